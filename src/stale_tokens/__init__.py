@@ -1,5 +1,7 @@
 """Revoke the sessions and tokens of inactive Ory Kratos identities."""
 
+from ._audit import AuditEvent, AuditSink, LoggingAuditSink
+from ._breaker import CircuitBreaker
 from ._errors import (
     BadRequestError,
     ConfigurationError,
@@ -15,16 +17,40 @@ from ._errors import (
     StaleTokensError,
     UnauthorizedError,
 )
+from ._lock import InProcessSweepLock, SweepLock
 from ._models import Identity, Session
+from ._notify import LoggingNotifier, Notification, Notifier
+from ._report import (
+    FailedIdentity,
+    IdentityFinding,
+    SkippedIdentity,
+    SweepAbortedError,
+    SweepReport,
+)
+from ._suspend import (
+    SessionSuspendedError,
+    check_session_not_suspended,
+    is_session_suspended,
+)
 from ._timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
+    "AuditEvent",
+    "AuditSink",
     "BadRequestError",
+    "CircuitBreaker",
     "ConfigurationError",
     "ConflictError",
+    "FailedIdentity",
     "Identity",
+    "IdentityFinding",
+    "InProcessSweepLock",
     "InvalidResponseError",
+    "LoggingAuditSink",
+    "LoggingNotifier",
     "NotFoundError",
+    "Notification",
+    "Notifier",
     "OryAPIError",
     "OryConnectionError",
     "OryError",
@@ -32,8 +58,15 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "Session",
+    "SessionSuspendedError",
+    "SkippedIdentity",
     "StaleTokensError",
+    "SweepAbortedError",
+    "SweepLock",
+    "SweepReport",
     "UnauthorizedError",
+    "check_session_not_suspended",
     "format_timestamp",
+    "is_session_suspended",
     "parse_timestamp",
 ]
