@@ -17,9 +17,12 @@ from ._errors import (
     StaleTokensError,
     UnauthorizedError,
 )
+from ._hydra import HydraAdmin
+from ._kratos import KratosAdmin
 from ._lock import InProcessSweepLock, SweepLock
 from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
+from ._ratelimit import RateLimits
 from ._report import (
     FailedIdentity,
     IdentityFinding,
@@ -42,10 +45,12 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "FailedIdentity",
+    "HydraAdmin",
     "Identity",
     "IdentityFinding",
     "InProcessSweepLock",
     "InvalidResponseError",
+    "KratosAdmin",
     "LoggingAuditSink",
     "LoggingNotifier",
     "NotFoundError",
@@ -56,6 +61,7 @@ __all__ = [
     "OryError",
     "PaginationError",
     "RateLimitedError",
+    "RateLimits",
     "ServerError",
     "Session",
     "SessionSuspendedError",
