@@ -2,6 +2,7 @@
 
 from ._audit import AuditEvent, AuditSink, LoggingAuditSink
 from ._breaker import CircuitBreaker
+from ._decision import ActivitySource, CredentialKind, Decision, Finding, Step
 from ._errors import (
     BadRequestError,
     ConfigurationError,
@@ -20,8 +21,17 @@ from ._errors import (
 from ._hydra import HydraAdmin
 from ._kratos import KratosAdmin
 from ._lock import InProcessSweepLock, SweepLock
+from ._markers import (
+    EpisodeMarkers,
+    KindRevocation,
+    PendingClaim,
+    build_claim_markers,
+    build_step_markers,
+    read_markers,
+)
 from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
+from ._policy import Policy
 from ._ratelimit import RateLimits
 from ._report import (
     FailedIdentity,
@@ -35,22 +45,31 @@ from ._suspend import (
     check_session_not_suspended,
     is_session_suspended,
 )
+from ._thresholds import CredentialKindThresholds, Ladder, RolePolicy
 from ._timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
+    "ActivitySource",
     "AuditEvent",
     "AuditSink",
     "BadRequestError",
     "CircuitBreaker",
     "ConfigurationError",
     "ConflictError",
+    "CredentialKind",
+    "CredentialKindThresholds",
+    "Decision",
+    "EpisodeMarkers",
     "FailedIdentity",
+    "Finding",
     "HydraAdmin",
     "Identity",
     "IdentityFinding",
     "InProcessSweepLock",
     "InvalidResponseError",
+    "KindRevocation",
     "KratosAdmin",
+    "Ladder",
     "LoggingAuditSink",
     "LoggingNotifier",
     "NotFoundError",
@@ -60,19 +79,26 @@ __all__ = [
     "OryConnectionError",
     "OryError",
     "PaginationError",
+    "PendingClaim",
+    "Policy",
     "RateLimitedError",
     "RateLimits",
+    "RolePolicy",
     "ServerError",
     "Session",
     "SessionSuspendedError",
     "SkippedIdentity",
     "StaleTokensError",
+    "Step",
     "SweepAbortedError",
     "SweepLock",
     "SweepReport",
     "UnauthorizedError",
+    "build_claim_markers",
+    "build_step_markers",
     "check_session_not_suspended",
     "format_timestamp",
     "is_session_suspended",
     "parse_timestamp",
+    "read_markers",
 ]

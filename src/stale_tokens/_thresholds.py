@@ -1,0 +1,188 @@
+"""Thresholds of the policy: per role, per credential kind, and the optional ladder."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ._decision import CredentialKind
+from ._errors import ConfigurationError
+
+__all__ = ["DEFAULT_ROLES", "CredentialKindThresholds", "Ladder", "RolePolicy", "check_days"]
+
+
+def check_days(value: object, name: str, *, allow_never: bool = False) -> float | None:
+    """Return *value* as a positive, finite number of days, or ``None`` for never.
+
+    Raises:
+        ConfigurationError: Naming *name* and the value, for a bool, a
+            non-number, or a number that is not positive and finite.
+    """
+    if value is None and allow_never:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        expected = (
+            'a positive number of days or "never"' if allow_never else ("a positive number of days")
+        )
+        raise ConfigurationError(f"{name} must be {expected}, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of days, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolePolicy:
+    """How long an identity of one role may stay inactive.
+
+    Attributes:
+        revoke_after_days: Days of inactivity before every credential is
+            revoked, or ``None`` for never: the role is then exempt from the
+            whole ladder.
+        warn_before_days: Lead time of the warning in days, so the warning is
+            due at ``revoke_after_days - warn_before_days``; ``None`` sends no
+            warning. Must be shorter than ``revoke_after_days``.
+
+    Raises:
+        ConfigurationError: If a value is not a positive number of days or
+            the warning lead time is not shorter than the threshold.
+    """
+
+    revoke_after_days: float | None
+    warn_before_days: float | None = None
+
+    def __post_init__(self) -> None:
+        revoke = check_days(self.revoke_after_days, "revoke_after_days", allow_never=True)
+        warn = check_days(self.warn_before_days, "warn_before_days", allow_never=True)
+        if revoke is None and warn is not None:
+            raise ConfigurationError(
+                f"warn_before_days is {warn:g} but revoke_after_days is never; "
+                "remove warn_before_days or set a revocation threshold"
+            )
+        if revoke is not None and warn is not None and warn >= revoke:
+            raise ConfigurationError(
+                f"warn_before_days must be shorter than revoke_after_days ({revoke:g}), "
+                f"got {warn:g}"
+            )
+        object.__setattr__(self, "revoke_after_days", revoke)
+        object.__setattr__(self, "warn_before_days", warn)
+
+    @property
+    def is_never_revoked(self) -> bool:
+        """Whether identities of this role are never revoked."""
+        return self.revoke_after_days is None
+
+
+DEFAULT_ROLES: Mapping[str, RolePolicy] = MappingProxyType(
+    {
+        "admin": RolePolicy(revoke_after_days=7, warn_before_days=2),
+        "user": RolePolicy(revoke_after_days=90, warn_before_days=7),
+        "service": RolePolicy(revoke_after_days=None),
+    }
+)
+"""The built-in roles: admin 7 days (warned 2 before), user 90 (warned 7 before), service never."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialKindThresholds:
+    """Days a credential kind may go unused before it is revoked on its own.
+
+    Each value is a positive number of days, or ``None`` for never. When an
+    identity passes its role's threshold, every kind that is not never is
+    revoked; a kind also goes on its own once unused for its threshold.
+
+    Raises:
+        ConfigurationError: If a value is not a positive number of days.
+    """
+
+    browser_session: float | None = 90
+    oauth2: float | None = 180
+    personal_access_token: float | None = 365
+
+    def __post_init__(self) -> None:
+        for kind in CredentialKind:
+            days = check_days(getattr(self, kind.value), kind.value, allow_never=True)
+            object.__setattr__(self, kind.value, days)
+
+    def revoke_after_days(self, kind: CredentialKind) -> float | None:
+        """Return the threshold of *kind* in days, or ``None`` for never."""
+        days: float | None = getattr(self, kind.value)
+        return days
+
+    @property
+    def revocable_kinds(self) -> frozenset[CredentialKind]:
+        """The kinds whose threshold is not never."""
+        return frozenset(
+            kind for kind in CredentialKind if self.revoke_after_days(kind) is not None
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ladder:
+    """The optional lifecycle ladder; days are counted from the last activity.
+
+    Revocation stays at each role's ``revoke_after_days``. `warn_after_days`
+    and `suspend_after_days` apply to a role only when they fall before its
+    revocation day; otherwise the role's own warning lead time is used and
+    there is no suspension. The later steps apply only when they fall after
+    the role's revocation day. Any step may be ``None`` to leave it out.
+
+    Attributes:
+        warn_after_days: The warning, 30 days by default.
+        suspend_after_days: Suspension of new actions, 60 days by default.
+        re_engage_after_days: The "we miss you" message, 180 days by default.
+        deactivate_after_days: Kratos ``state: inactive``, 365 days by default.
+        delete_after_days: The deletion notice, 730 days by default. Deletion
+            itself follows `delete_notice_days` after the notice.
+        delete_enabled: Whether the notice and deletion happen at all; off by
+            default.
+        delete_notice_days: Minimum days between the deletion notice and the
+            deletion, 30 by default.
+
+    Raises:
+        ConfigurationError: If a value is not a positive number of days, or
+            the steps are not in ladder order.
+    """
+
+    warn_after_days: float | None = 30
+    suspend_after_days: float | None = 60
+    re_engage_after_days: float | None = 180
+    deactivate_after_days: float | None = 365
+    delete_after_days: float | None = 730
+    delete_enabled: bool = False
+    delete_notice_days: float = 30
+
+    def __post_init__(self) -> None:
+        previous: tuple[str, float] | None = None
+        for name in _LADDER_DAY_FIELDS:
+            days = check_days(getattr(self, name), name, allow_never=True)
+            object.__setattr__(self, name, days)
+            if days is None:
+                continue
+            if previous is not None and days <= previous[1]:
+                raise ConfigurationError(
+                    f"{name} must be later than {previous[0]} ({previous[1]:g}), got {days:g}; "
+                    "the ladder steps must be in increasing order"
+                )
+            previous = (name, days)
+
+        if not isinstance(self.delete_enabled, bool):
+            raise ConfigurationError(
+                f"delete_enabled must be true or false, got {self.delete_enabled!r}"
+            )
+        if self.delete_enabled and self.delete_after_days is None:
+            raise ConfigurationError(
+                'delete_enabled is true but delete_after_days is "never"; set both or neither'
+            )
+        notice = check_days(self.delete_notice_days, "delete_notice_days")
+        object.__setattr__(self, "delete_notice_days", notice)
+
+
+_LADDER_DAY_FIELDS = (
+    "warn_after_days",
+    "suspend_after_days",
+    "re_engage_after_days",
+    "deactivate_after_days",
+    "delete_after_days",
+)

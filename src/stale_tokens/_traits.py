@@ -1,0 +1,43 @@
+"""Dotted-path lookup into identity traits and ``metadata_admin``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MISSING", "lookup_path", "split_path"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Returned by `lookup_path` when a segment of the path does not exist."""
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """Split a dotted path such as ``"profile.role"`` into its keys.
+
+    Raises:
+        ValueError: If *path* is empty or has an empty segment (``"a..b"``).
+    """
+    keys = tuple(path.split("."))
+    if not path or any(not key for key in keys):
+        raise ValueError(f"{path!r} is not a dotted path of non-empty keys")
+    return keys
+
+
+def lookup_path(value: object, keys: tuple[str, ...]) -> Any:
+    """Follow *keys* through nested JSON objects.
+
+    Returns:
+        The value found, which may be ``None`` for a JSON ``null``, or
+        `MISSING` when a key is absent or a value on the way is not an object.
+    """
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return MISSING
+        value = value[key]
+    return value
