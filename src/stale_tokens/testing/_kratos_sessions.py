@@ -1,0 +1,146 @@
+"""Kratos session routes: the admin session endpoints of an identity and whoami."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ._kratos_state import EmulatedKratos, SessionRecord, canonical_uuid
+from ._responses import NO_CACHE, empty, json_response, kratos_error
+
+__all__ = ["SESSION_COOKIE", "KratosSessionRoutes"]
+
+SESSION_COOKIE = "ory_kratos_session"
+DEFAULT_PER_PAGE = 250
+MAX_PER_PAGE = 1000
+_WHOAMI_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# strconv.ParseBool's spellings.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+class KratosSessionRoutes:
+    """``/admin/identities/{id}/sessions`` and ``/sessions/whoami``."""
+
+    def __init__(self, kratos: EmulatedKratos, *, writes: Counter[str]) -> None:
+        self._kratos = kratos
+        self._writes = writes
+
+    def routes(self) -> list[Route]:
+        path = "/admin/identities/{id}/sessions"
+        return [
+            Route(path, self.list_sessions, methods=["GET"], name="list_sessions"),
+            Route(path, self.delete_sessions, methods=["DELETE"], name="delete_sessions"),
+            Route("/sessions/whoami", self.whoami, methods=_WHOAMI_METHODS, name="whoami"),
+        ]
+
+    async def list_sessions(self, request: Request) -> Response:
+        """List an identity's sessions, newest first; ``[]`` for an unknown identity."""
+        identity_id = canonical_uuid(request.path_params["id"])
+        if identity_id is None:
+            return _invalid_uuid(request)
+        active_text = request.query_params.get("active")
+        if active_text is not None and active_text not in _TRUE | _FALSE:
+            return kratos_error(
+                request, 400, reason=f"Could not parse the active parameter: {active_text!r}"
+            )
+        try:
+            offset, per_page = _offset_page(request)
+        except ValueError as exc:
+            return kratos_error(request, 400, reason=str(exc))
+
+        sessions = self._kratos.sessions_of(identity_id)
+        if active_text is not None:
+            # The filter reads the stored flag; identity state and expiry are
+            # only folded into the rendered "active".
+            wanted = active_text in _TRUE
+            sessions = [session for session in sessions if session.active is wanted]
+        page = sessions[offset : offset + per_page]
+        headers = {"X-Total-Count": str(len(sessions))}
+        if offset + per_page < len(sessions):
+            headers["Link"] = _next_link(request, offset + per_page, per_page)
+        return json_response([self._kratos.render_session(s) for s in page], headers=headers)
+
+    async def delete_sessions(self, request: Request) -> Response:
+        """Hard-delete an identity's sessions: 204, or 404 when there were none."""
+        identity_id = canonical_uuid(request.path_params["id"])
+        if identity_id is None:
+            return _invalid_uuid(request)
+        if self._kratos.delete_sessions(identity_id) == 0:
+            return kratos_error(request, 404)
+        self._writes[identity_id] += 1
+        return empty()
+
+    async def whoami(self, request: Request) -> Response:
+        """Return the active session of the request's token, cookie or bearer token."""
+        session = self._find_session(request)
+        if session is None or not self._kratos.is_session_active(session):
+            return kratos_error(
+                request, 401, reason="No valid session credentials found in the request."
+            )
+        headers = {"X-Kratos-Authenticated-Identity-Id": session.identity_id}
+        return json_response(
+            self._kratos.render_session(session), headers={"Cache-Control": NO_CACHE, **headers}
+        )
+
+    def _find_session(self, request: Request) -> SessionRecord | None:
+        # Kratos looks at the first of these that the request carries and
+        # does not fall back to the next one when it is invalid.
+        token = request.headers.get("x-session-token")
+        if token:
+            return self._kratos.session_by_token(token)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return self._kratos.session_by_cookie(cookie)
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            return self._kratos.session_by_token(credentials.strip())
+        return None
+
+
+def _offset_page(request: Request) -> tuple[int, int]:
+    """Read ``page``/``per_page`` or ``page_token``/``page_size`` (an offset token)."""
+    query = request.query_params
+    size_text = query.get("page_size") or query.get("per_page")
+    per_page = int(size_text) if size_text and size_text.lstrip("-").isdigit() else DEFAULT_PER_PAGE
+    if size_text and not size_text.lstrip("-").isdigit():
+        raise ValueError(f"The page size {size_text!r} is not an integer")
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    token = query.get("page_token")
+    if token:
+        return _decode_offset_token(token), per_page
+    page_text = query.get("page") or "0"
+    if not page_text.isdigit():
+        raise ValueError(f"The page {page_text!r} is not a non-negative integer")
+    return int(page_text) * per_page, per_page
+
+
+def _decode_offset_token(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded))
+        return int(decoded["offset"])
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ValueError("The page token is invalid, do not craft your own page tokens") from None
+
+
+def _encode_offset_token(offset: int) -> str:
+    raw = json.dumps({"offset": str(offset), "v": 2}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _next_link(request: Request, offset: int, per_page: int) -> str:
+    token = _encode_offset_token(offset)
+    return f'<{request.url.path}?page_size={per_page}&page_token={token}>; rel="next"'
+
+
+def _invalid_uuid(request: Request) -> Response:
+    return kratos_error(
+        request, 400, reason=f"The identity id {request.path_params['id']!r} is not a UUID."
+    )
