@@ -259,38 +259,39 @@ class AdminClient:
                 json=json_body,
                 headers=self._headers,
             )
-        except _NOT_SENT_ERRORS as exc:
-            raise OryConnectionError(
-                f"Could not reach {self._service} for {operation} ({method} {url.path}): "
-                f"{type(exc).__name__}: {exc}. Check base_url and that the server is up.",
-                service=self._service,
-                operation=operation,
-            ) from exc
-        except httpx.DecodingError as exc:
-            raise InvalidResponseError(
-                f"{self._service} sent an undecodable body for {operation} "
-                f"({method} {url.path}): {exc}.",
-                service=self._service,
-                operation=operation,
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise OryConnectionError(
-                f"{self._service} timed out during {operation} ({method} {url.path}): "
-                f"{type(exc).__name__}. Raise the timeouts if the server is just slow.",
-                service=self._service,
-                operation=operation,
-            ) from exc
         except httpx.HTTPError as exc:
-            raise OryConnectionError(
-                f"The connection to {self._service} failed during {operation} "
-                f"({method} {url.path}): {type(exc).__name__}: {exc}.",
-                service=self._service,
-                operation=operation,
+            raise self._transport_error(
+                exc, f"{operation} ({method} {url.path})", operation
             ) from exc
 
         if response.status_code not in ok_statuses:
             raise self._error_for(response, operation=operation)
         return response
+
+    def _transport_error(
+        self, exc: httpx.HTTPError, request: str, operation: str
+    ) -> OryConnectionError | InvalidResponseError:
+        """Translate an httpx exception raised before a complete response arrived."""
+        name = type(exc).__name__
+        if isinstance(exc, httpx.DecodingError):
+            return InvalidResponseError(
+                f"{self._service} sent an undecodable body for {request}: {exc}.",
+                service=self._service,
+                operation=operation,
+            )
+        if isinstance(exc, _NOT_SENT_ERRORS):
+            message = (
+                f"Could not reach {self._service} for {request}: {name}: {exc}. "
+                "Check base_url and that the server is up."
+            )
+        elif isinstance(exc, httpx.TimeoutException):
+            message = (
+                f"{self._service} timed out during {request}: {name}. "
+                "Raise the timeouts if the server is only slow."
+            )
+        else:
+            message = f"The connection to {self._service} failed during {request}: {name}: {exc}."
+        return OryConnectionError(message, service=self._service, operation=operation)
 
     def _error_for(self, response: httpx.Response, *, operation: str) -> OryAPIError:
         status = response.status_code

@@ -111,7 +111,7 @@ def _find_any(value: str, characters: str, start: int) -> int:
 
 
 class NextLinkFollower:
-    """Resolves ``rel="next"`` links and refuses any that would loop or leave the server.
+    """Resolves ``rel="next"`` links and rejects any that would loop or leave the server.
 
     One follower serves one listing. It remembers every URL and page token it
     has handed out, which costs one short string per page.
@@ -158,7 +158,7 @@ class NextLinkFollower:
         except httpx.InvalidURL as exc:
             raise self._error(f'the rel="next" link {target!r} is not a valid URL') from exc
 
-        if link.is_relative_url:
+        if not link.scheme and not link.host:
             path = _raw_path(link)
             if not path.startswith("/"):
                 path = f"/{path}"
@@ -166,20 +166,16 @@ class NextLinkFollower:
                 path = f"{self._path_prefix}{path}"
             return self._base_url.copy_with(path=path, query=link.query or None, fragment=None)
 
-        if (link.scheme, link.host, link.port) != (
-            self._base_url.scheme,
-            self._base_url.host,
-            self._base_url.port,
-        ):
+        if not link.scheme:
+            link = link.copy_with(scheme=self._base_url.scheme)
+        if _origin(link) != _origin(self._base_url):
             # Kratos < 1.1 builds absolute links from serve.admin.base_url, which
             # may name another host than the one this client was given.
             raise self._error(
-                f'the rel="next" link points at {link.scheme}://{link.host}'
-                f"{'' if link.port is None else f':{link.port}'}, not at the base URL "
-                f"{self._base_url.scheme}://{self._base_url.host}"
-                f"{'' if self._base_url.port is None else f':{self._base_url.port}'}; the API "
-                "key is only sent to the base URL. Set Kratos's serve.admin.base_url to the "
-                "address this client uses, or use that address as base_url"
+                f'the rel="next" link points at {_origin(link)}, not at the base URL '
+                f"{_origin(self._base_url)}; the API key is only sent to the base URL. Set "
+                "Kratos's serve.admin.base_url to the address this client uses, or use that "
+                "address as base_url"
             )
         return link.copy_with(fragment=None)
 
@@ -207,3 +203,8 @@ class NextLinkFollower:
 def _raw_path(url: httpx.URL) -> str:
     """Return the percent-encoded path, so an encoded ``/`` inside an id survives."""
     return url.raw_path.decode("ascii").partition("?")[0]
+
+
+def _origin(url: httpx.URL) -> str:
+    port = "" if url.port is None else f":{url.port}"
+    return f"{url.scheme}://{url.host}{port}"
