@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import pytest
 
+from policy_identities import NOW, SECOND, make_identity
 from stale_tokens import (
     ActivitySource,
     CredentialKind,
@@ -16,51 +16,6 @@ from stale_tokens import (
     Step,
     format_timestamp,
 )
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-SECOND = timedelta(seconds=1)
-ALL_KINDS = frozenset(CredentialKind)
-DEFAULT_KINDS = ALL_KINDS
-
-
-def make_identity(
-    *,
-    last_activity: datetime | str | None = None,
-    created_at: datetime | str | None = "2020-01-01T00:00:00Z",
-    role: Any = "user",
-    metadata_admin: Any = None,
-    state: str = "active",
-    identity_id: str = "3f2a7c1e-0000-4000-8000-000000000001",
-) -> Identity:
-    """Build an identity the way the Kratos admin API returns it."""
-    metadata = dict(metadata_admin) if isinstance(metadata_admin, dict) else metadata_admin
-    if last_activity is not None:
-        metadata = metadata if isinstance(metadata, dict) else {}
-        metadata["last_activity_at"] = (
-            format_timestamp(last_activity)
-            if isinstance(last_activity, datetime)
-            else last_activity
-        )
-    data: dict[str, Any] = {
-        "id": identity_id,
-        "state": state,
-        "schema_id": "default",
-        "traits": {"email": "person@example.org"}
-        if role is None
-        else {"email": "person@example.org", "role": role},
-        "metadata_public": None,
-        "metadata_admin": metadata,
-    }
-    if created_at is not None:
-        data["created_at"] = (
-            format_timestamp(created_at) if isinstance(created_at, datetime) else created_at
-        )
-    return Identity.from_json(data)
-
-
-def codes(decision: Any) -> list[str]:
-    """Return the finding codes of a decision."""
-    return [finding.code for finding in decision.findings]
 
 
 @pytest.mark.parametrize(
