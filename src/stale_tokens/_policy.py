@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
@@ -69,7 +69,8 @@ class Policy:
         ladder: The lifecycle ladder, or ``None`` (the default) for warning
             and revocation only.
         exempt_account_types: Values of ``metadata_admin.account_type`` that
-            are never swept; ``"regular"`` (or no value) is always swept.
+            are never swept, stored as a frozenset; ``"regular"`` (or no
+            value) is always swept. Defaults to service and trusted_integration.
         tracking_started_at: When activity tracking was rolled out, aware, or
             ``None``. Nobody counts as inactive since before this moment, so
             enabling the library does not act on every existing account.
@@ -98,7 +99,7 @@ class Policy:
     role_trait: str = DEFAULT_ROLE_TRAIT
     credential_kinds: CredentialKindThresholds = field(default_factory=CredentialKindThresholds)
     ladder: Ladder | None = None
-    exempt_account_types: frozenset[str] = DEFAULT_EXEMPT_ACCOUNT_TYPES
+    exempt_account_types: Set[str] = DEFAULT_EXEMPT_ACCOUNT_TYPES
     tracking_started_at: datetime | None = None
     clock_skew_tolerance_seconds: float = DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS
     activity_key: str = DEFAULT_ACTIVITY_KEY

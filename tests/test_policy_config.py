@@ -1,0 +1,303 @@
+"""Policy construction: defaults, validation messages, from_mapping and from_toml."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stale_tokens import (
+    ConfigurationError,
+    CredentialKind,
+    CredentialKindThresholds,
+    Ladder,
+    Policy,
+    RolePolicy,
+)
+
+
+def test_policy_defaults() -> None:
+    """The default policy has the documented roles, kinds and no ladder."""
+    policy = Policy()
+
+    assert policy.name == "default"
+    assert policy.roles["admin"] == RolePolicy(revoke_after_days=7, warn_before_days=2)
+    assert policy.roles["user"] == RolePolicy(revoke_after_days=90, warn_before_days=7)
+    assert policy.roles["service"].is_never_revoked
+    assert policy.default_role == "user"
+    assert policy.ladder is None
+    assert policy.credential_kinds.revoke_after_days(CredentialKind.BROWSER_SESSION) == 90
+    assert policy.credential_kinds.revoke_after_days(CredentialKind.OAUTH2) == 180
+    assert policy.credential_kinds.revoke_after_days(CredentialKind.PERSONAL_ACCESS_TOKEN) == 365
+    assert policy.exempt_account_types == frozenset({"service", "trusted_integration"})
+    assert policy.clock_skew_tolerance_seconds == 300
+    assert policy.marker_key == "stale_tokens"
+
+
+def test_policy_roles_extend_defaults() -> None:
+    """Roles passed to Policy are added to the built-in ones, replacing same names."""
+    policy = Policy(
+        roles={
+            "admin": RolePolicy(revoke_after_days=14),
+            "auditor": RolePolicy(revoke_after_days=30),
+        }
+    )
+
+    assert policy.roles["admin"].revoke_after_days == 14
+    assert policy.roles["admin"].warn_before_days is None
+    assert policy.roles["auditor"].revoke_after_days == 30
+    assert policy.roles["service"].is_never_revoked
+
+
+def test_policy_is_frozen() -> None:
+    """A policy cannot be changed after validation."""
+    policy = Policy()
+
+    with pytest.raises(AttributeError):
+        policy.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: RolePolicy(revoke_after_days=-3),
+            "revoke_after_days must be a positive number of days, got -3",
+        ),
+        (
+            lambda: RolePolicy(revoke_after_days=0),
+            "revoke_after_days must be a positive number of days, got 0",
+        ),
+        (
+            lambda: RolePolicy(revoke_after_days=True),
+            'revoke_after_days must be a positive number of days or "never", got True',
+        ),
+        (
+            lambda: RolePolicy(revoke_after_days=float("nan")),
+            "revoke_after_days must be a positive number of days, got nan",
+        ),
+        (
+            lambda: RolePolicy(revoke_after_days=7, warn_before_days=7),
+            "warn_before_days must be shorter than revoke_after_days (7), got 7",
+        ),
+        (
+            lambda: RolePolicy(revoke_after_days=None, warn_before_days=2),
+            "warn_before_days is 2 but revoke_after_days is never",
+        ),
+        (
+            lambda: CredentialKindThresholds(oauth2=-1),
+            "oauth2 must be a positive number of days, got -1",
+        ),
+        (
+            lambda: Ladder(suspend_after_days=20),
+            "suspend_after_days must be later than warn_after_days (30), got 20",
+        ),
+        (
+            lambda: Ladder(delete_notice_days=0),
+            "delete_notice_days must be a positive number of days, got 0",
+        ),
+        (
+            lambda: Ladder(delete_enabled=True, delete_after_days=None),
+            'delete_enabled is true but delete_after_days is "never"',
+        ),
+        (lambda: Policy(name=""), "name must be a non-empty string"),
+        (
+            lambda: Policy(default_role="guest"),
+            (
+                "default_role 'guest' is not a configured role; "
+                "choose one of ['admin', 'service', 'user']"
+            ),
+        ),
+        (
+            lambda: Policy(exempt_account_types={"regular"}),
+            "exempt_account_types must not contain 'regular'",
+        ),
+        (
+            lambda: Policy(clock_skew_tolerance_seconds=-1),
+            "clock_skew_tolerance_seconds must be zero or more seconds, got -1",
+        ),
+        (
+            lambda: Policy(tracking_started_at=datetime(2026, 1, 1)),  # noqa: DTZ001 - naive on purpose
+            "tracking_started_at must be timezone-aware",
+        ),
+        (lambda: Policy(activity_key="a..b"), "activity_key must be a dotted key path"),
+        (lambda: Policy(marker_key="a.b"), "marker_key must be a single top-level key"),
+    ],
+)
+def test_policy_validation_messages(build: Any, message: str) -> None:
+    """Each invalid value raises ConfigurationError naming the field and the value."""
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_from_mapping_full_document() -> None:
+    """Every table and key of a policy document is read."""
+    policy = Policy.from_mapping(
+        {
+            "name": "strict",
+            "default_role": "user",
+            "role_trait": "org.role",
+            "tracking_started_at": "2026-01-01T00:00:00+02:00",
+            "clock_skew_tolerance_seconds": 60,
+            "exempt_account_types": ["service"],
+            "activity_key": "activity.last",
+            "activity_by_kind_key": "activity.by_kind",
+            "account_type_key": "kind",
+            "opt_out_key": "never_sweep",
+            "marker_key": "sweeper",
+            "roles": {
+                "admin": {"revoke_after_days": 3.5},
+                "contractor": {"revoke_after_days": 30, "warn_before_days": 5},
+            },
+            "credential_kinds": {"personal_access_token": "never"},
+            "ladder": {"delete_enabled": True, "re_engage_after_days": "never"},
+        }
+    )
+
+    assert policy.name == "strict"
+    assert policy.role_trait == "org.role"
+    assert policy.tracking_started_at == datetime(2025, 12, 31, 22, 0, tzinfo=UTC)
+    assert policy.clock_skew_tolerance_seconds == 60
+    assert policy.exempt_account_types == frozenset({"service"})
+    assert policy.activity_key == "activity.last"
+    assert policy.marker_key == "sweeper"
+    assert policy.roles["admin"] == RolePolicy(revoke_after_days=3.5, warn_before_days=2)
+    assert policy.roles["contractor"] == RolePolicy(revoke_after_days=30, warn_before_days=5)
+    assert policy.credential_kinds.personal_access_token is None
+    assert policy.credential_kinds.browser_session == 90
+    assert policy.ladder == Ladder(delete_enabled=True, re_engage_after_days=None)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"nmae": "x"}, "unknown key 'nmae' at the top level; valid keys are "),
+        (
+            {"roles": {"admin": {"revoke_after": 3}}},
+            (
+                "unknown key 'revoke_after' in roles.admin; "
+                "valid keys are revoke_after_days, warn_before_days"
+            ),
+        ),
+        ({"ladder": {"warn_days": 3}}, "unknown key 'warn_days' in ladder; valid keys are "),
+        (
+            {"credential_kinds": {"api_key": 3}},
+            (
+                "unknown key 'api_key' in credential_kinds; "
+                "valid keys are browser_session, oauth2, personal_access_token"
+            ),
+        ),
+        (
+            {"roles": {"admin": {"revoke_after_days": -3}}},
+            "roles.admin.revoke_after_days must be a positive number of days, got -3",
+        ),
+        (
+            {"roles": {"admin": {"revoke_after_days": "forever"}}},
+            (
+                "roles.admin.revoke_after_days must be a positive number of days "
+                "or \"never\", got 'forever'"
+            ),
+        ),
+        (
+            {"roles": {"admin": {"warn_before_days": 7}}},
+            "roles.admin.warn_before_days must be shorter than revoke_after_days (7), got 7",
+        ),
+        ({"roles": {"bot": {"warn_before_days": 1}}}, "roles.bot.revoke_after_days is missing"),
+        ({"roles": {"admin": 7}}, "roles.admin must be a table"),
+        (
+            {"credential_kinds": {"oauth2": False}},
+            'credential_kinds.oauth2 must be a positive number of days or "never", got False',
+        ),
+        (
+            {"ladder": {"delete_enabled": "yes"}},
+            "ladder.delete_enabled must be true or false, got 'yes'",
+        ),
+        (
+            {"ladder": {"deactivate_after_days": 100}},
+            "ladder.deactivate_after_days must be later than re_engage_after_days (180), got 100",
+        ),
+        ({"tracking_started_at": "last year"}, "tracking_started_at must be an RFC 3339 date-time"),
+        ({"exempt_account_types": "service"}, "exempt_account_types must be a list of strings"),
+        (
+            {"roles": {"admin": {"revoke_after_days": None}}},
+            'roles.admin.revoke_after_days must be a positive number of days or "never", got None',
+        ),
+    ],
+)
+def test_from_mapping_rejects(document: dict[str, Any], message: str) -> None:
+    """Unknown keys and invalid values name the dotted field, the value and the valid keys."""
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_mapping(document)
+
+    assert message in str(caught.value)
+
+
+def test_from_mapping_empty_ladder_turns_it_on() -> None:
+    """An empty ladder table enables the ladder with its defaults."""
+    assert Policy.from_mapping({"ladder": {}}).ladder == Ladder()
+
+
+def test_from_toml_reads_file(tmp_path: Path) -> None:
+    """A TOML policy file with dates, floats and never is read into a Policy."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        """
+name = "production"
+tracking_started_at = 2026-03-01
+
+[roles.admin]
+revoke_after_days = 10
+warn_before_days = 3
+
+[roles.service]
+revoke_after_days = "never"
+
+[credential_kinds]
+oauth2 = 120.5
+
+[ladder]
+delete_enabled = true
+delete_notice_days = 14
+""",
+        encoding="utf-8",
+    )
+
+    policy = Policy.from_toml(path)
+
+    assert policy.name == "production"
+    assert policy.tracking_started_at == datetime(2026, 3, 1, tzinfo=UTC)
+    assert policy.roles["admin"] == RolePolicy(revoke_after_days=10, warn_before_days=3)
+    assert policy.roles["service"].is_never_revoked
+    assert policy.credential_kinds.oauth2 == 120.5
+    assert policy.ladder == Ladder(delete_enabled=True, delete_notice_days=14)
+
+
+def test_from_toml_local_datetime_rejected(tmp_path: Path) -> None:
+    """A TOML local date-time without an offset is rejected as ambiguous."""
+    path = tmp_path / "policy.toml"
+    path.write_text("tracking_started_at = 2026-03-01T00:00:00\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="tracking_started_at must be timezone-aware"):
+        Policy.from_toml(path)
+
+
+def test_from_toml_invalid_syntax(tmp_path: Path) -> None:
+    """A file that is not TOML raises ConfigurationError naming the file."""
+    path = tmp_path / "policy.toml"
+    path.write_text("[roles\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="is not valid TOML"):
+        Policy.from_toml(path)
+
+
+def test_from_toml_missing_file(tmp_path: Path) -> None:
+    """A missing file raises ConfigurationError naming the path."""
+    path = tmp_path / "absent.toml"
+
+    with pytest.raises(ConfigurationError, match="cannot read the policy file"):
+        Policy.from_toml(path)
