@@ -33,6 +33,7 @@ from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
 from ._policy import Policy
 from ._ratelimit import RateLimits
+from ._reactivate import reactivate
 from ._report import (
     FailedIdentity,
     IdentityFinding,
@@ -40,11 +41,13 @@ from ._report import (
     SweepAbortedError,
     SweepReport,
 )
+from ._revoke import PersonalAccessTokenRevoker
 from ._suspend import (
     SessionSuspendedError,
     check_session_not_suspended,
     is_session_suspended,
 )
+from ._sweeper import sweep
 from ._thresholds import CredentialKindThresholds, Ladder, RolePolicy
 from ._timestamps import format_timestamp, parse_timestamp
 
@@ -80,6 +83,7 @@ __all__ = [
     "OryError",
     "PaginationError",
     "PendingClaim",
+    "PersonalAccessTokenRevoker",
     "Policy",
     "RateLimitedError",
     "RateLimits",
@@ -100,5 +104,7 @@ __all__ = [
     "format_timestamp",
     "is_session_suspended",
     "parse_timestamp",
+    "reactivate",
     "read_markers",
+    "sweep",
 ]

@@ -26,13 +26,12 @@ EVENT_DELETED = "identity_deleted_stale"
 EVENT_REACTIVATED = "identity_reactivated"
 EVENT_SKIPPED_RECENT_ACTIVITY = "sweep_skipped_recent_activity"
 EVENT_SKIPPED_CLAIMED = "sweep_skipped_claimed_by_other_run"
-EVENT_DEFERRED = "sweep_deferred_by_cap"
+EVENT_SKIPPED_CHANGED = "sweep_skipped_decision_changed"
 EVENT_FAILED = "sweep_step_failed"
 
 OUTCOME_SUCCESS = "success"
 OUTCOME_FAILURE = "failure"
 OUTCOME_SKIPPED = "skipped"
-OUTCOME_DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class AuditEvent:
             or ``None`` when unknown (a manual reactivation).
         policy: The name of the policy that decided the step.
         step: The policy step, for example ``"revoke"``.
-        outcome: ``"success"``, ``"failure"``, ``"skipped"`` or ``"deferred"``.
+        outcome: ``"success"``, ``"failure"`` or ``"skipped"``.
         occurred_at: Aware UTC time of the event.
         details: Extra JSON-serialisable facts (credential kinds revoked, the
             skip reason, the error). Never an email address or a token.

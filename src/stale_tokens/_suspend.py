@@ -16,7 +16,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from ._errors import StaleTokensError
-from ._models import Identity, Session
+from ._models import Identity, Session, _optional_timestamp
 from ._timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
@@ -127,14 +127,5 @@ def clear_suspension_patch(identity: Identity) -> list[dict[str, Any]] | None:
 def _read_marker(metadata_public: object) -> datetime | None:
     if not isinstance(metadata_public, Mapping):
         return None
-    value = metadata_public.get(SUSPENDED_AT_KEY)
-    if value is None:
-        return None
-    # No log here: this runs on every request, and the sweeper reports the
-    # unreadable marker when it next reads the identity.
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        return None
+    # An unreadable marker is not logged here, because this runs on every request.
+    return _optional_timestamp(metadata_public.get(SUSPENDED_AT_KEY))
