@@ -29,6 +29,7 @@ from ._markers import (
     build_step_markers,
     read_markers,
 )
+from ._middleware import ActivityMiddleware
 from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
 from ._policy import Policy
@@ -41,6 +42,7 @@ from ._report import (
     SweepAbortedError,
     SweepReport,
 )
+from ._resolvers import IdentityResolver, TrustedHeaderResolver, mark_active
 from ._revoke import PersonalAccessTokenRevoker
 from ._suspend import (
     SessionSuspendedError,
@@ -50,9 +52,13 @@ from ._suspend import (
 from ._sweeper import sweep
 from ._thresholds import CredentialKindThresholds, Ladder, RolePolicy
 from ._timestamps import format_timestamp, parse_timestamp
+from ._tracker import ActivityTracker, DeferredIdentityResolver, MetadataWriter, TrackerHealth
+from ._whoami import KratosWhoamiResolver
 
 __all__ = [
+    "ActivityMiddleware",
     "ActivitySource",
+    "ActivityTracker",
     "AuditEvent",
     "AuditSink",
     "BadRequestError",
@@ -62,19 +68,23 @@ __all__ = [
     "CredentialKind",
     "CredentialKindThresholds",
     "Decision",
+    "DeferredIdentityResolver",
     "EpisodeMarkers",
     "FailedIdentity",
     "Finding",
     "HydraAdmin",
     "Identity",
     "IdentityFinding",
+    "IdentityResolver",
     "InProcessSweepLock",
     "InvalidResponseError",
     "KindRevocation",
     "KratosAdmin",
+    "KratosWhoamiResolver",
     "Ladder",
     "LoggingAuditSink",
     "LoggingNotifier",
+    "MetadataWriter",
     "NotFoundError",
     "Notification",
     "Notifier",
@@ -97,12 +107,15 @@ __all__ = [
     "SweepAbortedError",
     "SweepLock",
     "SweepReport",
+    "TrackerHealth",
+    "TrustedHeaderResolver",
     "UnauthorizedError",
     "build_claim_markers",
     "build_step_markers",
     "check_session_not_suspended",
     "format_timestamp",
     "is_session_suspended",
+    "mark_active",
     "parse_timestamp",
     "reactivate",
     "read_markers",

@@ -1,0 +1,140 @@
+"""ActivityMiddleware: a pure ASGI middleware that records who made each request."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._resolvers import MARK_SCOPE_KEY, ActivityMark, IdentityResolver
+from ._tracker import ActivityTracker, DeferredIdentityResolver
+
+__all__ = [
+    "DEFAULT_EXCLUDED_PATHS",
+    "DEFAULT_WEBSOCKET_INTERVAL",
+    "ActivityMiddleware",
+]
+
+DEFAULT_EXCLUDED_PATHS = ("/health", "/healthz", "/livez", "/readyz", "/metrics")
+DEFAULT_WEBSOCKET_INTERVAL = 1.0
+
+
+class ActivityMiddleware:
+    """Records the identity behind each HTTP request and WebSocket in an `ActivityTracker`.
+
+    The identity comes from, in order: `mark_active` called by the
+    application, the *state_attribute* of ``request.state`` after the
+    application ran, then *resolver*. Recording only updates the tracker's
+    buffer: no I/O, no logging, and the request, the response and any
+    exception pass through untouched. Lifespan and other scope types are not
+    tracked.
+
+    Args:
+        app: The ASGI application.
+        tracker: Where activity is recorded.
+        resolver: Finds the identity when the application did not mark it,
+            for example `KratosWhoamiResolver` or `TrustedHeaderResolver`.
+        exclude_paths: Paths never tracked, compared exactly with the scope's
+            ``path``.
+        exclude_path_prefixes: Path prefixes never tracked, such as ``"/static/"``.
+        state_attribute: A ``request.state`` attribute holding the identity id
+            as a string, read after the application ran.
+        websocket_interval: Seconds between two recordings for one WebSocket
+            on received messages. Sent messages are not user activity.
+
+    Raises:
+        ValueError: If *websocket_interval* is negative.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracker: ActivityTracker,
+        resolver: IdentityResolver | None = None,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDED_PATHS,
+        exclude_path_prefixes: Iterable[str] = (),
+        state_attribute: str | None = None,
+        websocket_interval: float = DEFAULT_WEBSOCKET_INTERVAL,
+    ) -> None:
+        if not websocket_interval >= 0:
+            raise ValueError(
+                f"websocket_interval must be 0 or more seconds, got {websocket_interval!r}"
+            )
+        self.app = app
+        self._tracker = tracker
+        self._resolver = resolver
+        self._excluded_paths = frozenset(exclude_paths)
+        self._excluded_prefixes = tuple(exclude_path_prefixes)
+        self._state_attribute = state_attribute
+        self._websocket_interval = websocket_interval
+        candidate: object = resolver
+        if isinstance(candidate, DeferredIdentityResolver):
+            tracker._attach_resolver(candidate)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        path = scope["path"]
+        if path in self._excluded_paths or path.startswith(self._excluded_prefixes):
+            await self.app(scope, receive, send)
+            return
+
+        mark = ActivityMark()
+        scope[MARK_SCOPE_KEY] = mark
+        if self._state_attribute is not None:
+            # Created here so a middleware that copies the scope shares it with the app.
+            scope.setdefault("state", {})
+
+        if scope_type == "websocket":
+            await self._call_websocket(scope, receive, send, mark)
+            return
+
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._track(scope, mark)
+
+    async def _call_websocket(
+        self, scope: Scope, receive: Receive, send: Send, mark: ActivityMark
+    ) -> None:
+        last_tracked = -math.inf
+
+        async def receive_tracked() -> Message:
+            nonlocal last_tracked
+            message = await receive()
+            now = time.monotonic()
+            if now - last_tracked >= self._websocket_interval:
+                last_tracked = now
+                self._track(scope, mark)
+            return message
+
+        try:
+            await self.app(scope, receive_tracked, send)
+        finally:
+            self._track(scope, mark)
+
+    def _track(self, scope: Scope, mark: ActivityMark) -> None:
+        identity_id = mark.identity_id
+        kind = mark.kind
+        if identity_id is None and self._state_attribute is not None:
+            value = scope["state"].get(self._state_attribute)
+            if isinstance(value, str) and value:
+                identity_id = value
+
+        tracker = self._tracker
+        now = tracker._clock()
+        if identity_id is None:
+            if self._resolver is None:
+                return
+            identification = self._resolver.identify(scope, now)
+            if identification is None:
+                return
+            identity_id, kind = identification
+
+        tracker._add(identity_id, now, kind)
