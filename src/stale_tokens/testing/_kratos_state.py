@@ -6,12 +6,13 @@ import base64
 import bisect
 import copy
 import random
+import re
 import string
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .._timestamps import require_aware
 from ._gotime import format_go_time, parse_keeping_offset
@@ -37,8 +38,12 @@ DEFAULT_SCHEMA_ID = "default"
 # Kratos's default session.lifespan.
 DEFAULT_SESSION_LIFESPAN = timedelta(hours=24)
 
+_CANONICAL_UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
 SchemaValidator = Callable[[Any], None]
 """Checks an identity's traits; raises `ValueError` whose text becomes the 400 reason."""
+
+_T = TypeVar("_T")
 
 CredentialsView = Literal["omit", "without_config", "with_config"]
 
@@ -57,6 +62,8 @@ def validate_traits_object(traits: Any) -> None:
 
 def canonical_uuid(value: str) -> str | None:
     """Return *value* as a lower-case hyphenated UUID, or ``None`` if it is not one."""
+    if _CANONICAL_UUID.match(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -137,8 +144,11 @@ class EmulatedKratos:
         self._random = random_source
         self._public_url = public_url
         self._identities: dict[str, IdentityRecord] = {}
-        # Kept sorted so keyset pages are a bisect, not a sort per request.
+        # Keyset pages are a bisect into _sorted_ids. New ids wait in
+        # _unsorted_ids and are merged before the next read, so seeding
+        # 100,000 identities costs one sort rather than 100,000 list inserts.
         self._sorted_ids: list[str] = []
+        self._unsorted_ids: list[str] = []
         self._sessions: dict[str, SessionRecord] = {}
         self._sessions_by_identity: dict[str, list[str]] = {}
         self._session_ids_by_token: dict[str, str] = {}
@@ -328,28 +338,39 @@ class EmulatedKratos:
     def store(self, record: IdentityRecord) -> None:
         """Write the whole row, inserting it when new: the last writer wins."""
         if record.id not in self._identities:
-            bisect.insort(self._sorted_ids, record.id)
+            self._unsorted_ids.append(record.id)
         self._identities[record.id] = record
 
     def delete(self, identity_id: str) -> bool:
         """Delete the identity and cascade to its sessions; ``False`` if it did not exist."""
         if self._identities.pop(identity_id, None) is None:
             return False
-        del self._sorted_ids[bisect.bisect_left(self._sorted_ids, identity_id)]
+        sorted_ids = self._ordered_ids()
+        del sorted_ids[bisect.bisect_left(sorted_ids, identity_id)]
         self.delete_sessions(identity_id)
         return True
 
     def iter_ids_after(self, token: str) -> Iterator[str]:
         """Yield identity ids greater than *token* in ascending order."""
-        start = bisect.bisect_right(self._sorted_ids, token)
-        for position in range(start, len(self._sorted_ids)):
-            yield self._sorted_ids[position]
+        sorted_ids = self._ordered_ids()
+        for position in range(bisect.bisect_right(sorted_ids, token), len(sorted_ids)):
+            yield sorted_ids[position]
 
     def ids_after(self, token: str, limit: int) -> list[str]:
-        start = bisect.bisect_right(self._sorted_ids, token)
-        return self._sorted_ids[start : start + limit]
+        """Return up to *limit* identity ids greater than *token*, ascending."""
+        sorted_ids = self._ordered_ids()
+        start = bisect.bisect_right(sorted_ids, token)
+        return sorted_ids[start : start + limit]
 
     def all_ids(self) -> list[str]:
+        """Return every identity id in ascending order, as Kratos lists them."""
+        return list(self._ordered_ids())
+
+    def _ordered_ids(self) -> list[str]:
+        if self._unsorted_ids:
+            self._sorted_ids.extend(self._unsorted_ids)
+            self._unsorted_ids.clear()
+            self._sorted_ids.sort()
         return self._sorted_ids
 
     def has_schema(self, schema_id: str) -> bool:
@@ -483,17 +504,17 @@ class EmulatedKratos:
             id=identity_id,
             schema_id=str(entry.get("schema_id") or DEFAULT_SCHEMA_ID),
             state=str(entry.get("state") or "active"),
-            traits=copy.deepcopy(entry.get("traits", {})),
-            metadata_public=copy.deepcopy(entry.get("metadata_public")),
-            metadata_admin=copy.deepcopy(entry.get("metadata_admin")),
+            traits=_copy(entry.get("traits", {})),
+            metadata_public=_copy(entry.get("metadata_public")),
+            metadata_admin=_copy(entry.get("metadata_admin")),
             created_at=created,
             updated_at=_optional_moment(entry.get("updated_at")) or created,
             state_changed_at=_optional_moment(changed),
             external_id=entry.get("external_id") or None,
             organization_id=entry.get("organization_id") or None,
-            credentials=copy.deepcopy(dict(entry.get("credentials") or {})),
-            verifiable_addresses=copy.deepcopy(list(entry.get("verifiable_addresses") or [])),
-            recovery_addresses=copy.deepcopy(list(entry.get("recovery_addresses") or [])),
+            credentials=_copy(dict(entry.get("credentials") or {})),
+            verifiable_addresses=_copy(list(entry.get("verifiable_addresses") or [])),
+            recovery_addresses=_copy(list(entry.get("recovery_addresses") or [])),
         )
 
     def _moment(self, value: datetime | str | None, name: str) -> datetime:
@@ -511,6 +532,11 @@ class EmulatedKratos:
         self, length: int, alphabet: str = string.ascii_letters + string.digits
     ) -> str:
         return "".join(self._random.choices(alphabet, k=length))
+
+
+def _copy(value: _T) -> _T:
+    # Bulk seeding spends most of its time in deepcopy; scalars need none.
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 def _optional_moment(value: object) -> datetime | None:
