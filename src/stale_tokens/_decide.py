@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._decision import CredentialKind, Decision, Step
 from ._facts import IdentityFacts, read_facts
@@ -43,26 +43,12 @@ def decide(
     )
     role_policy = policy.role_policy(facts.role)
     exempt_reason = _exempt_reason(policy, facts, role_policy)
-    done = markers.steps_done_in(episode)
 
-    step, next_step, next_step_at = Step.NONE, None, None
-    revoke_kinds: frozenset[CredentialKind] = frozenset()
-    if exempt_reason is not None:
-        pass
-    elif facts.last_activity_at is None:
-        # Without any timestamp the identity cannot be placed on the ladder;
-        # revoking is the one step a user undoes by signing in again.
-        if not facts.is_deactivated and Step.REVOKE not in done:
-            step = Step.REVOKE
-            revoke_kinds = policy.credential_kinds.revocable_kinds
-    else:
-        timeline = _timeline(policy, role_policy, facts, facts.last_activity_at, done)
-        step, next_step, next_step_at = _pick(timeline, done, now, policy)
-        revoke_kinds = _revoke_kinds(policy, facts, markers, step=step, done=done, now=now)
+    due = _due(policy, facts, markers, role_policy, is_exempt=exempt_reason is not None, now=now)
 
     return Decision(
         identity_id=identity.id,
-        step=step,
+        step=due.step,
         days_inactive=max(0, (now - last_activity_at) // _DAY),
         last_activity_at=last_activity_at,
         activity_source=facts.activity_source,
@@ -70,9 +56,9 @@ def decide(
         findings=facts.findings + markers.findings,
         role=facts.role,
         account_type=facts.account_type,
-        revoke_kinds=revoke_kinds,
-        next_step=next_step,
-        next_step_at=next_step_at,
+        revoke_kinds=due.revoke_kinds,
+        next_step=due.next_step,
+        next_step_at=due.next_step_at,
         episode=episode,
         policy_name=policy.name,
         kind_episodes=MappingProxyType(
@@ -80,10 +66,47 @@ def decide(
                 kind: format_timestamp(facts.kind_activity[kind])
                 if kind in facts.kind_activity
                 else episode
-                for kind in revoke_kinds
+                for kind in due.revoke_kinds
             }
         ),
     )
+
+
+class _Due(NamedTuple):
+    step: Step
+    next_step: Step | None
+    next_step_at: datetime | None
+    revoke_kinds: frozenset[CredentialKind]
+
+
+_NOTHING_DUE = _Due(Step.NONE, None, None, frozenset())
+
+
+def _due(
+    policy: Policy,
+    facts: IdentityFacts,
+    markers: EpisodeMarkers,
+    role_policy: RolePolicy,
+    *,
+    is_exempt: bool,
+    now: datetime,
+) -> _Due:
+    if is_exempt:
+        return _NOTHING_DUE
+
+    start = facts.last_activity_at
+    if start is None:
+        # Without any timestamp the identity cannot be placed on the ladder, and
+        # revoking is the one step a user undoes by signing in again.
+        if facts.is_deactivated or Step.REVOKE in markers.steps_done_in(UNKNOWN_EPISODE):
+            return _NOTHING_DUE
+        return _Due(Step.REVOKE, None, None, policy.credential_kinds.revocable_kinds)
+
+    done = markers.steps_done_in(format_timestamp(start))
+    timeline = _timeline(policy, role_policy, facts, start, done)
+    step, next_step, next_step_at = _pick(timeline, done, now, policy)
+    revoke_kinds = _revoke_kinds(policy, facts, markers, step=step, done=done, now=now)
+    return _Due(step, next_step, next_step_at, revoke_kinds)
 
 
 def _exempt_reason(policy: Policy, facts: IdentityFacts, role_policy: RolePolicy) -> str | None:
@@ -127,7 +150,7 @@ def _schedule(
         ]
         steps.extend((step, days) for step, days in later if days is not None and days > revoke)
 
-    # Kratos refuses every session of an inactive identity (whoami answers 401),
+    # Kratos refuses every session of an inactive identity (whoami returns 401),
     # so only the deletion steps remain. Reactivation by an administrator puts
     # the identity back on the ladder where its markers left it.
     if is_deactivated:

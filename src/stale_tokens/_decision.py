@@ -1,4 +1,4 @@
-"""What `Policy.decide` returns: the step due for one identity, and why."""
+"""The result of `Policy.decide`: the step due for one identity, and why."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ _STEP_RANKS = {step: rank for rank, step in enumerate(Step)}
 
 
 class ActivitySource(enum.StrEnum):
-    """Which timestamp won as the identity's effective last activity."""
+    """The source of the timestamp that became the identity's effective last activity."""
 
     RECORDED = "recorded"
     """The activity key in ``metadata_admin`` that the tracker writes."""
@@ -105,7 +105,7 @@ class Decision:
             `last_activity_at` (``"unknown"`` without any timestamp).
         policy_name: `Policy.name`, for audit events.
         kind_episodes: For each kind in `revoke_kinds`, the RFC 3339 form of
-            the kind's own last activity; the episode markers record it so a
+            the kind's own last activity. The episode markers record it, so a
             kind is revoked once per period of disuse.
     """
 

@@ -34,7 +34,7 @@ _SOURCE_PRIORITY = {
 
 @dataclass(frozen=True, slots=True)
 class IdentityFacts:
-    """What one identity looks like to the policy at one moment."""
+    """The parts of one identity that the policy reads, at one moment."""
 
     role: str
     account_type: str
@@ -270,5 +270,5 @@ class _Reader:
 
 
 def _shorten(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

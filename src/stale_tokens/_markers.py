@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_MARKER_KEY = "stale_tokens"
-"""The ``metadata_admin`` key that holds the markers unless `Policy.marker_key` says otherwise."""
+"""The ``metadata_admin`` key of the markers when `Policy.marker_key` keeps its default."""
 
 DEFAULT_CLAIM_EXPIRY_SECONDS = 900.0
 """A claim older than this many seconds is taken to belong to a run that died."""
@@ -136,7 +136,7 @@ class EpisodeMarkers:
 
 
 def is_same_episode(first: str, second: str) -> bool:
-    """Whether two episode names denote the same instant."""
+    """Compare two episode names as instants, or as strings when one is not a timestamp."""
     try:
         return parse_timestamp(first) == parse_timestamp(second)
     except ValueError:
@@ -382,13 +382,13 @@ def _kind(value: object) -> CredentialKind | None:
 
 
 def _malformed(identity_id: str, where: str, value: object) -> Finding:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
     return Finding(
         code="malformed_markers",
         message=(
-            f"{where} of identity {identity_id} is malformed ({shown}); "
+            f"{where} of identity {identity_id} is malformed ({text}); "
             "treating it as absent, so a step it recorded may happen again"
         ),
     )

@@ -72,8 +72,8 @@ class Policy:
             are never swept, stored as a frozenset; ``"regular"`` (or no
             value) is always swept. Defaults to service and trusted_integration.
         tracking_started_at: When activity tracking was rolled out, aware, or
-            ``None``. Nobody counts as inactive since before this moment, so
-            enabling the library does not act on every existing account.
+            ``None``. Inactivity is counted from this moment at the earliest,
+            so enabling the library does not act on every existing account.
         clock_skew_tolerance_seconds: How far in the future a timestamp may
             be and still count (clamped to now), 300 seconds by default.
             Timestamps further ahead are treated as missing.
@@ -162,7 +162,7 @@ class Policy:
 
         Raises:
             ConfigurationError: If the file cannot be read, is not valid TOML,
-                or holds an invalid policy.
+                or contains an invalid policy.
         """
         return policy_from_toml(cls, path)
 

@@ -119,8 +119,9 @@ def _days(value: object, name: str) -> Any:
 
 
 def _moment(value: object, name: str) -> datetime:
-    # tomllib returns a datetime for an offset date-time, a naive datetime for
-    # a local one and a date for a bare date; a bare date means midnight UTC.
+    # tomllib returns an aware datetime for an offset date-time, a naive one
+    # for a local date-time and a date for a bare date. A bare date means
+    # midnight UTC.
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):

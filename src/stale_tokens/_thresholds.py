@@ -90,7 +90,7 @@ class CredentialKindThresholds:
 
     Each value is a positive number of days, or ``None`` for never. When an
     identity passes its role's threshold, every kind that is not never is
-    revoked; a kind also goes on its own once unused for its threshold.
+    revoked. A kind is also revoked on its own once unused for its threshold.
 
     Raises:
         ConfigurationError: If a value is not a positive number of days.
@@ -124,7 +124,7 @@ class Ladder:
 
     Revocation stays at each role's ``revoke_after_days``. `warn_after_days`
     and `suspend_after_days` apply to a role only when they fall before its
-    revocation day; otherwise the role's own warning lead time is used and
+    revocation day. Otherwise the role's own warning lead time is used, and
     there is no suspension. The later steps apply only when they fall after
     the role's revocation day. Any step may be ``None`` to leave it out.
 
