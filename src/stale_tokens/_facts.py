@@ -55,14 +55,13 @@ def read_facts(
     created_at = reader.created_at()
     baseline = policy.tracking_started_at
 
+    recorded = reader.timestamp(
+        lookup_path(metadata, split_path(policy.activity_key)),
+        f"metadata_admin.{policy.activity_key}",
+    )
+
     candidates = [
-        (
-            reader.timestamp(
-                lookup_path(metadata, split_path(policy.activity_key)),
-                "metadata_admin." + policy.activity_key,
-            ),
-            ActivitySource.RECORDED,
-        ),
+        (recorded, ActivitySource.RECORDED),
         (reader.extra_activity(extra_activity), ActivitySource.EXTRA),
         (created_at, ActivitySource.CREATED_AT),
         (min(baseline, now) if baseline is not None else None, ActivitySource.BASELINE),
