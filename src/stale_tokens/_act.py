@@ -237,7 +237,9 @@ class IdentityActor:
             self._done(progress, decision, EVENT_DELETED, str(step), details)
 
     async def _suspend(self, identity: Identity) -> dict[str, Any]:
-        patch = suspension_patch(identity, self.moment())
+        # The sweep's reference time, not the wall clock: a session authenticated
+        # after it belongs to a user who came back during the sweep.
+        patch = suspension_patch(identity, self.now)
         if patch is None:
             raise ValueError(
                 f"metadata_public of identity {identity.id} is a "
