@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ def build_server(app: ASGIApp) -> uvicorn.Server:
         ) from exc
 
     config = uvicorn.Config(
-        _CloseOnDrop(app), lifespan="off", log_level="warning", access_log=False
+        _ServedApp(app), lifespan="off", log_level="warning", access_log=False
     )
     return uvicorn.Server(config)
 
@@ -75,8 +75,27 @@ async def serve_emulator(emulator: OryEmulator, *, host: str, port: int) -> Asyn
         sock.close()
 
 
-class _CloseOnDrop:
-    """Turn `ConnectionDroppedError` into a closed socket instead of a 500.
+def _canonical_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Spell header names as Go's net/http does (``Link``, ``X-Total-Count``).
+
+    Starlette lower-cases them, and the generated Ory clients copy headers
+    into a plain dict, so ``headers["Link"]`` works against Kratos only
+    with Go's spelling. Ory Network's rate-limit headers stay lower-case.
+    """
+    return [
+        (name if name.startswith(b"x-ratelimit-") else _canonical_name(name), value)
+        for name, value in headers
+    ]
+
+
+def _canonical_name(name: bytes) -> bytes:
+    return b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+
+
+class _ServedApp:
+    """Adapt the app to a socket: Go's header spelling, and real drops.
+
+    A `ConnectionDroppedError` becomes a closed socket instead of a 500.
 
     uvicorn writes the status line when the response starts and closes the
     connection when the app returns before the body is complete, so the
@@ -91,7 +110,9 @@ class _CloseOnDrop:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": _canonical_headers(message.get("headers", []))}
             await send(message)
 
         try:
