@@ -55,7 +55,7 @@ LABEL_CLEAR_SUSPENSION = "clear_suspension"
 
 @dataclass(frozen=True, slots=True)
 class DueEntry:
-    """What the plan keeps of one identity with something due: a few fields, not the identity.
+    """A compact record of one identity with something due; the plan keeps it, not the identity.
 
     Attributes:
         label: The name the report and audit events use: the step value,
@@ -83,7 +83,7 @@ def revocation_label(decision: Decision) -> str:
 
 @dataclass(slots=True)
 class _Progress:
-    """What one identity's act phase has completed so far."""
+    """The parts of one identity's act phase that have completed."""
 
     kinds_done: bool = False
     step_done: bool = False

@@ -60,8 +60,8 @@ class Revoker:
         if CredentialKind.OAUTH2 in kinds and self.hydra is not None:
             subject = self.hydra_subject(identity)
             # Revoking the consent sessions invalidates the access and refresh
-            # tokens issued under them; the login sessions are separate and
-            # would let the next authorization request skip the sign-in.
+            # tokens issued under them. The login sessions are separate, and
+            # they would let the next authorization request skip the sign-in.
             await self.hydra.revoke_consent_sessions(subject)
             await self.hydra.revoke_login_sessions(subject)
 

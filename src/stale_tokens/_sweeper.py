@@ -92,8 +92,9 @@ async def sweep(
         concurrency: Identities acted on at the same time, at least 1.
         circuit_breaker: Limits on the identities due for revoke, deactivate
             or delete; ``None`` disables the check.
-        max_destructive_steps: Most identities that get a destructive step in
-            this run; the rest are reported as deferred. ``None`` means no cap.
+        max_destructive_steps: Maximum number of identities that get a
+            destructive step in this run; the rest are reported as deferred.
+            ``None`` means no cap.
         recent_session_window: Seconds; a destructive step is skipped when a
             session of the identity was authenticated this recently.
         hydra_subject: Maps an identity to its Hydra subject; the identity id
@@ -143,7 +144,7 @@ async def sweep(
         return report.build(duration=clock() - started)
 
     if lock is not None and not await lock.acquire(run_id):
-        report.abort_reason = "another sweep holds the lock; this run did nothing"
+        report.abort_reason = "the sweep lock is held by another run, so nothing was done"
         raise SweepAbortedError(finish())
     try:
         logger.info("Sweep %s started (policy %s, dry run %s)", run_id, policy.name, dry_run)
@@ -294,7 +295,7 @@ def _due_entry(identity: Identity, decision: Decision, revoker: Revoker) -> DueE
 
 
 def _has_lapsed_suspension(identity: Identity, decision: Decision) -> bool:
-    """Whether the identity carries a suspension from before its latest activity."""
+    """Tell whether the identity carries a suspension from before its latest activity."""
     suspended_at = suspended_at_of(identity)
     return suspended_at is not None and decision.last_activity_at > suspended_at
 
