@@ -850,3 +850,32 @@ def test_naive_clock_value_is_rejected() -> None:
 
     with pytest.raises(ValueError, match="timezone-aware"):
         emulator.kratos.add_identity()
+
+
+@pytest.mark.anyio
+async def test_unprefixed_path_served_on_v26(
+    client: httpx.AsyncClient, emulator: OryEmulator
+) -> None:
+    """Kratos v26.2 serves /identities as /admin/identities, Link path included."""
+    identity_id = emulator.kratos.add_identity()["id"]
+
+    listed = await client.get("/identities", params={"page_size": 1})
+    fetched = await client.get(f"/identities/{identity_id}")
+
+    assert listed.status_code == 200
+    assert listed.headers["link"].startswith("</admin/identities?")
+    assert fetched.json()["id"] == identity_id
+    assert emulator.requests["get_identity"] == 1
+
+
+@pytest.mark.anyio
+async def test_unprefixed_path_redirects_before_v26(clock: MutableClock) -> None:
+    """Kratos v1.0 to v25.4 redirect /identities to /admin/identities with 307."""
+    emulator = OryEmulator(clock=clock, kratos_version="v25.4.0")
+
+    async with httpx.AsyncClient(transport=emulator.transport(), base_url="http://o") as client:
+        response = await client.get("/identities", params={"page_size": 1})
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "/admin/identities?page_size=1"
+    assert emulator.requests["list_identities"] == 0

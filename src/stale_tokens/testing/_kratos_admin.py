@@ -154,13 +154,10 @@ class KratosAdminRoutes:
 
     async def patch_identity(self, request: Request) -> Response:
         """``PATCH /admin/identities/{id}``: JSON Patch, all or nothing, last writer wins."""
-        snapshot = self._read(request)
-        if snapshot is None:
+        read = await self._read_for_write(request)
+        if read is None:
             return kratos_error(request, 404)
-        operations = await _json_body(request)
-        # Kratos reads the row outside any transaction and writes every column
-        # back, so a write that lands in between is silently overwritten.
-        await pause_of(request.scope.setdefault("state", {}))()
+        snapshot, operations = read
 
         document = self._kratos.render_identity(snapshot, credentials="with_config")
         try:
@@ -177,11 +174,10 @@ class KratosAdminRoutes:
 
     async def put_identity(self, request: Request) -> Response:
         """``PUT /admin/identities/{id}``: omitted metadata and external_id become null."""
-        snapshot = self._read(request)
-        if snapshot is None:
+        read = await self._read_for_write(request)
+        if read is None:
             return kratos_error(request, 404)
-        body = await _json_body(request)
-        await pause_of(request.scope.setdefault("state", {}))()
+        snapshot, body = read
         if not isinstance(body, dict):
             return kratos_error(request, 400, reason="The request body must be a JSON object.")
 
@@ -207,10 +203,20 @@ class KratosAdminRoutes:
         self._writes[identity_id] += 1
         return empty()
 
-    def _read(self, request: Request) -> IdentityRecord | None:
-        # Kratos parses the id with uuid.FromStringOrNil, so a malformed id is a 404.
+    async def _read_for_write(self, request: Request) -> tuple[IdentityRecord, Any] | None:
+        """Read the row and the JSON body, then spend any injected latency.
+
+        Kratos reads the row outside any transaction and later writes every
+        column back, so a write that lands during the latency is overwritten.
+        A malformed id is a 404 because Kratos parses it with uuid.FromStringOrNil.
+        """
         record = self._kratos.get(request.path_params["id"])
-        return None if record is None else copy.deepcopy(record)
+        if record is None:
+            return None
+        snapshot = copy.deepcopy(record)
+        body = await _json_body(request)
+        await pause_of(request.scope.setdefault("state", {}))()
+        return snapshot, body
 
     def _write(
         self, request: Request, snapshot: IdentityRecord, updated: IdentityRecord

@@ -47,9 +47,7 @@ def build_server(app: ASGIApp) -> uvicorn.Server:
             "serving the emulator needs uvicorn; install stale-tokens[server]"
         ) from exc
 
-    config = uvicorn.Config(
-        _ServedApp(app), lifespan="off", log_level="warning", access_log=False
-    )
+    config = uvicorn.Config(_ServedApp(app), lifespan="off", log_level="warning", access_log=False)
     return uvicorn.Server(config)
 
 

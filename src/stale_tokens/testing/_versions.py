@@ -63,6 +63,11 @@ class KratosVersion:
         return self.is_v25_or_newer
 
     @property
+    def rewrites_unprefixed_paths(self) -> bool:
+        """Since v26.2.0 ``/identities`` is served as ``/admin/identities``; before, 307."""
+        return self.as_tuple() >= (26, 2, 0)
+
+    @property
     def is_v25_or_newer(self) -> bool:
         return self.as_tuple() >= (25, 4, 0)
 
