@@ -1,0 +1,1 @@
+"""An example FastAPI app that records user activity and sweeps stale sessions."""
