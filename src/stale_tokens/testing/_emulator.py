@@ -25,7 +25,7 @@ from ._versions import DEFAULT_KRATOS_VERSION, KratosVersion
 
 __all__ = ["DEFAULT_PUBLIC_URL", "OryEmulator"]
 
-# What Kratos's public URL defaults to; only schema_url and the token issuer show it.
+# Kratos's default public URL. Only schema_url and the token issuer show it.
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:4433"
 
 
@@ -46,7 +46,7 @@ class OryEmulator:
             ``Authorization: Bearer <api_key>`` or gets 401, as on Ory Network.
         kratos_version: The Kratos release to imitate where behaviour differs,
             for example ``"v0.13.0"`` for RFC 6902-strict JSON Patch.
-        reject_concurrent_writes: Answer 429 to a PATCH, PUT or DELETE of an
+        reject_concurrent_writes: Return 429 for a PATCH, PUT or DELETE of an
             identity, a DELETE of its sessions, or a create, while another
             request on the same path is in flight, as Ory Network's inflight
             limit does.

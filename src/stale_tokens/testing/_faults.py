@@ -53,7 +53,7 @@ class Fault:
     Args:
         endpoint: An endpoint name such as ``"patch_identity"``; ``None``
             matches every endpoint.
-        status: A 4xx or 5xx status to answer with. A 429 carries Ory
+        status: A 4xx or 5xx status to return. A 429 carries Ory
             Network's ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and
             ``x-ratelimit-reset`` headers.
         latency: Seconds to wait (with `anyio.sleep`) before answering. On
@@ -105,7 +105,7 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class FaultOutcome:
-    """What the emulator does to one request."""
+    """The emulator's response plan for one request."""
 
     latency: float = 0.0
     status: int | None = None

@@ -35,7 +35,7 @@ class Gateway:
         faults: The injected faults.
         version: Decides how un-prefixed admin paths (``/identities``) are handled.
         api_key: When set, ``/admin`` paths require ``Authorization: Bearer <api_key>``.
-        reject_concurrent_writes: Answer 429 to a write that overlaps another
+        reject_concurrent_writes: Return 429 for a write that overlaps another
             write to the same identity, like Ory Network's inflight limit.
     """
 
@@ -147,7 +147,7 @@ def _inflight_key(endpoint: str, identity_id: str | None) -> str | None:
 
 
 def _redirect_to_admin(scope: Scope) -> Response:
-    # Kratos v1.0 to v25.4 answer un-prefixed admin paths with a redirect.
+    # Kratos v1.0 to v25.4 redirect un-prefixed admin paths.
     query = scope.get("query_string", b"").decode("latin-1")
     location = f"/admin{scope['path']}" + (f"?{query}" if query else "")
     return Response(status_code=307, headers={"Location": location})

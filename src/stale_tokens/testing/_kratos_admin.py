@@ -292,7 +292,7 @@ class KratosAdminRoutes:
             raise _BadRequestError("The page token is invalid, do not craft your own page tokens")
         token = str(canonical_uuid(token))
 
-        # One row more than the page tells whether a next page exists.
+        # One row more than the page shows whether a next page exists.
         ids = self._collect_after(token, size + 1, matches)
         page, has_next = ids[:size], len(ids) > size
         links = [_link(request, {"page_size": str(size), "page_token": NIL_UUID}, "first")]

@@ -1,9 +1,9 @@
 """JSON Patch (RFC 6902) as Kratos applies it to an identity document.
 
-Kratos 1.0 and newer run every patch through ``ory/x`` ``jsonx.ApplyJSONPatch``:
-only ``add``, ``remove`` and ``replace`` are allowed, ``replace`` turns into
-``add`` unless the last path segment is an array index or ``-`` (so it creates
-a missing key), and ``add`` creates missing or ``null`` parent objects.
+Kratos 1.0 and newer run every patch through ``ory/x`` ``jsonx.ApplyJSONPatch``.
+It allows only ``add``, ``remove`` and ``replace``. A ``replace`` becomes an
+``add`` unless the last path segment is an array index or ``-``, so it creates
+a missing key. An ``add`` creates missing or ``null`` parent objects.
 Kratos 0.13 followed RFC 6902 to the letter on both points.
 """
 
@@ -23,12 +23,12 @@ _ATOI = re.compile(r"\A[+-]?[0-9]+\Z")
 
 
 class PatchError(ValueError):
-    """Raised when Kratos would answer a JSON Patch with 400; the text is its message."""
+    """Raised when Kratos would reject a JSON Patch with 400; the text is its message."""
 
 
 @dataclass(frozen=True, slots=True)
 class PatchRules:
-    """How one Kratos release applies a JSON Patch.
+    """The JSON Patch behaviour of one Kratos release.
 
     Attributes:
         lenient: Kratos >= 1.0 behaviour: ``replace`` on a missing key adds it,

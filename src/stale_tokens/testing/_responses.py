@@ -26,7 +26,7 @@ NOT_FOUND_MESSAGE = "Unable to locate the resource"
 UNAUTHORIZED_MESSAGE = "The request could not be authorized"
 CONFLICT_MESSAGE = "The resource could not be created due to a conflict"
 
-# Kratos's admin router marks every answer as uncacheable.
+# Kratos's admin router marks every response as uncacheable.
 NO_CACHE = "private, no-cache, no-store, must-revalidate"
 
 _DEFAULT_MESSAGES = {
