@@ -18,6 +18,8 @@ from ._errors import (
     StaleTokensError,
     UnauthorizedError,
 )
+from ._extra_activity import ExtraActivitySource
+from ._extras import MissingExtraError
 from ._hydra import HydraAdmin
 from ._kratos import KratosAdmin
 from ._lock import InProcessSweepLock, SweepLock
@@ -70,6 +72,7 @@ __all__ = [
     "Decision",
     "DeferredIdentityResolver",
     "EpisodeMarkers",
+    "ExtraActivitySource",
     "FailedIdentity",
     "Finding",
     "HydraAdmin",
@@ -85,6 +88,7 @@ __all__ = [
     "LoggingAuditSink",
     "LoggingNotifier",
     "MetadataWriter",
+    "MissingExtraError",
     "NotFoundError",
     "Notification",
     "Notifier",
