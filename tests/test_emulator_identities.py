@@ -879,3 +879,28 @@ async def test_unprefixed_path_redirects_before_v26(clock: MutableClock) -> None
     assert response.status_code == 307
     assert response.headers["location"] == "/admin/identities?page_size=1"
     assert emulator.requests["list_identities"] == 0
+
+
+@pytest.mark.anyio
+async def test_v013_list_uses_offset_tokens(clock: MutableClock) -> None:
+    """Kratos before v1.1 pages by offset with absolute links and X-Total-Count."""
+    emulator = OryEmulator(clock=clock, kratos_version="v0.13.0")
+    ids = seed_identities(emulator, 5)
+
+    async with httpx.AsyncClient(transport=emulator.transport(), base_url="http://o") as client:
+        first = await client.get("/admin/identities", params={"page_size": 2})
+        next_url = parse_links(first.headers["link"])["next"]
+        second = await client.get(next_url)
+        invalid = await client.get("/admin/identities", params={"page_token": "bm9wZQ"})
+
+    assert [identity["id"] for identity in first.json()] == ids[:2]
+    assert first.headers["x-total-count"] == "5"
+    assert next_url == (
+        "http://127.0.0.1:4433/identities?page=1&page_size=2"
+        "&page_token=eyJvZmZzZXQiOiIyIiwidiI6Mn0&per_page=2"
+    )
+    assert [identity["id"] for identity in second.json()] == ids[2:4]
+    assert invalid.status_code == 400
+    assert invalid.json()["error"]["reason"] == (
+        "The page token is invalid, do not craft your own page tokens"
+    )

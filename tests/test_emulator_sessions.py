@@ -289,3 +289,24 @@ def test_create_session_for_unknown_identity_raises(emulator: OryEmulator) -> No
     """create_session raises KeyError for an identity that does not exist."""
     with pytest.raises(KeyError):
         emulator.kratos.create_session(UNKNOWN_ID)
+
+
+@pytest.mark.anyio
+async def test_list_sessions_pages_by_offset_token(
+    client: httpx.AsyncClient, emulator: OryEmulator, clock: MutableClock
+) -> None:
+    """The session listing pages by offset and links the next page with a page token."""
+    identity_id = emulator.kratos.add_identity()["id"]
+    for minute in range(3):
+        clock.now = START + timedelta(minutes=minute)
+        emulator.kratos.create_session(identity_id)
+    newest_first = emulator.kratos.session_ids(identity_id)
+
+    first = await client.get(f"/admin/identities/{identity_id}/sessions", params={"per_page": 2})
+    next_url = first.headers["link"].split(";")[0].strip("<>")
+    second = await client.get(next_url)
+
+    assert [s["id"] for s in first.json()] == newest_first[:2]
+    assert first.headers["x-total-count"] == "3"
+    assert [s["id"] for s in second.json()] == newest_first[2:]
+    assert "link" not in second.headers

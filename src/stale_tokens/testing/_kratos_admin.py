@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +23,14 @@ from ._kratos_state import (
     IdentityRecord,
     canonical_uuid,
 )
+from ._pages import (
+    INVALID_PAGE_TOKEN,
+    encode_offset_token,
+    encode_query,
+    link,
+    offset_links,
+    read_offset_page,
+)
 from ._patch import PatchError, apply_patch
 from ._responses import empty, json_response, kratos_error
 from ._versions import KratosVersion
@@ -33,6 +40,8 @@ __all__ = ["KratosAdminRoutes"]
 DEFAULT_PAGE_SIZE = 250
 LEGACY_MAX_PER_PAGE = 500
 LEGACY_ITEM_LIMIT = 1000
+# Kratos < 1.1 paginates by offset and allows up to 1000 per page.
+MIGRATION_MAX_SIZE = 1000
 MAX_IDS_FILTER = 500
 CREDENTIAL_TYPES = frozenset(
     {
@@ -99,6 +108,8 @@ class KratosAdminRoutes:
         """``GET /admin/identities``: keyset pages, or offset pages when ``page`` is given."""
         try:
             matches = self._filter(request)
+            if not self._version.has_keyset_pagination:
+                return self._migration_page(request, matches)
             if _is_legacy_page_mode(request):
                 return self._legacy_page(request, matches)
             return self._keyset_page(request, matches)
@@ -289,15 +300,16 @@ class KratosAdminRoutes:
             size = min(size, limit)
         token = query.get("page_token") or NIL_UUID
         if canonical_uuid(token) is None:
-            raise _BadRequestError("The page token is invalid, do not craft your own page tokens")
+            raise _BadRequestError(INVALID_PAGE_TOKEN)
         token = str(canonical_uuid(token))
 
         # One row more than the page shows whether a next page exists.
         ids = self._collect_after(token, size + 1, matches)
         page, has_next = ids[:size], len(ids) > size
-        links = [_link(request, {"page_size": str(size), "page_token": NIL_UUID}, "first")]
+        items = request.query_params.multi_items()
+        links = [_keyset_link(items, size, NIL_UUID, "first")]
         if has_next:
-            links.append(_link(request, {"page_size": str(size), "page_token": page[-1]}, "next"))
+            links.append(_keyset_link(items, size, page[-1], "next"))
         body = [self._render_listed(identity_id) for identity_id in page]
         return json_response(body, headers={"Link": ",".join(links)})
 
@@ -322,10 +334,39 @@ class KratosAdminRoutes:
         ids = self._collect_after(NIL_UUID, None, matches)
         total = len(ids)
         body = [self._render_listed(i) for i in ids[page * per_page : (page + 1) * per_page]]
-        headers = {
-            "X-Total-Count": str(total),
-            "Link": _legacy_links(request, total, page, per_page),
-        }
+        links = offset_links(
+            _LIST_PATH,
+            request.query_params.multi_items(),
+            total=total,
+            page=page,
+            per_page=per_page,
+        )
+        headers = {"X-Total-Count": str(total), "Link": links}
+        return json_response(body, headers=headers)
+
+    def _migration_page(
+        self, request: Request, matches: Callable[[IdentityRecord], bool] | list[str] | None
+    ) -> Response:
+        """Kratos < 1.1: offset pages, absolute links carrying all four parameters."""
+        try:
+            offset, size = read_offset_page(
+                request.query_params, default_size=DEFAULT_PAGE_SIZE, max_size=MIGRATION_MAX_SIZE
+            )
+        except ValueError as exc:
+            raise _BadRequestError(str(exc)) from None
+
+        ids = self._collect_after(NIL_UUID, None, matches)
+        body = [self._render_listed(i) for i in ids[offset : offset + size]]
+        base = f"{self._kratos.public_url.rstrip('/')}/identities"
+        last_offset = max(len(ids) - 1, 0) // size * size
+        targets = [(0, "first")]
+        if offset + size < len(ids):
+            targets.append((offset + size, "next"))
+        if offset > 0:
+            targets.append((max(offset - size, 0), "prev"))
+        targets.append((last_offset, "last"))
+        links = [_migration_link(base, target, size, rel) for target, rel in targets]
+        headers = {"X-Total-Count": str(len(ids)), "Link": ",".join(links)}
         return json_response(body, headers=headers)
 
     def _collect_after(
@@ -373,37 +414,19 @@ def _ids_filter(values: list[str]) -> list[str]:
     return sorted(ids)
 
 
-def _link(request: Request, overrides: dict[str, str], rel: str) -> str:
-    """Build one relative Link entry with the query encoded like Go's ``url.Values.Encode``."""
-    values: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        values.setdefault(key, []).append(value)
-    for key, value in overrides.items():
-        values[key] = [value]
-    encoded = "&".join(
-        f"{quote_plus(key)}={quote_plus(value)}" for key in sorted(values) for value in values[key]
-    )
-    return f'<{_LIST_PATH}?{encoded}>; rel="{rel}"'
+def _keyset_link(query: list[tuple[str, str]], size: int, token: str, rel: str) -> str:
+    overrides = {"page_size": str(size), "page_token": token}
+    return link(f"{_LIST_PATH}?{encode_query(query, overrides)}", rel)
 
 
-def _legacy_links(request: Request, total: int, page: int, per_page: int) -> str:
-    """Offset-mode links, including ory/x's quirks for empty and single-page results."""
-
-    def link(target: int, rel: str) -> str:
-        return _link(request, {"page": str(target), "per_page": str(per_page)}, rel)
-
-    last = max((total - 1) // per_page, 0)
-    if total == 0:
-        return ",".join([link(0, "first"), link(page + 1, "next"), link(page - 1, "prev")])
-    if total <= per_page:
-        return link(0, "first")
-    links = [link(0, "first")]
-    if page < last:
-        links.append(link(page + 1, "next"))
-    if page > 0:
-        links.append(link(page - 1, "prev"))
-    links.append(link(last, "last"))
-    return ",".join(links)
+def _migration_link(base: str, offset: int, size: int, rel: str) -> str:
+    parameters = {
+        "page": str(offset // size),
+        "page_size": str(size),
+        "page_token": encode_offset_token(offset),
+        "per_page": str(size),
+    }
+    return link(f"{base}?{encode_query([], parameters)}", rel)
 
 
 def _record_from_document(snapshot: IdentityRecord, document: Any) -> IdentityRecord:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import Counter
 
 from starlette.requests import Request
@@ -12,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ._kratos_state import EmulatedKratos, SessionRecord, canonical_uuid
+from ._pages import encode_offset_token, encode_query, link, read_offset_page
 from ._responses import NO_CACHE, empty, json_response, kratos_error
 
 __all__ = ["SESSION_COOKIE", "KratosSessionRoutes"]
@@ -51,7 +49,9 @@ class KratosSessionRoutes:
                 request, 400, reason=f"Could not parse the active parameter: {active_text!r}"
             )
         try:
-            offset, per_page = _offset_page(request)
+            offset, per_page = read_offset_page(
+                request.query_params, default_size=DEFAULT_PER_PAGE, max_size=MAX_PER_PAGE
+            )
         except ValueError as exc:
             return kratos_error(request, 400, reason=str(exc))
 
@@ -104,40 +104,10 @@ class KratosSessionRoutes:
         return None
 
 
-def _offset_page(request: Request) -> tuple[int, int]:
-    """Read ``page``/``per_page`` or ``page_token``/``page_size`` (an offset token)."""
-    query = request.query_params
-    size_text = query.get("page_size") or query.get("per_page")
-    per_page = int(size_text) if size_text and size_text.lstrip("-").isdigit() else DEFAULT_PER_PAGE
-    if size_text and not size_text.lstrip("-").isdigit():
-        raise ValueError(f"The page size {size_text!r} is not an integer")
-    per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    token = query.get("page_token")
-    if token:
-        return _decode_offset_token(token), per_page
-    page_text = query.get("page") or "0"
-    if not page_text.isdigit():
-        raise ValueError(f"The page {page_text!r} is not a non-negative integer")
-    return int(page_text) * per_page, per_page
-
-
-def _decode_offset_token(token: str) -> int:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded))
-        return int(decoded["offset"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ValueError("The page token is invalid, do not craft your own page tokens") from None
-
-
-def _encode_offset_token(offset: int) -> str:
-    raw = json.dumps({"offset": str(offset), "v": 2}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def _next_link(request: Request, offset: int, per_page: int) -> str:
-    token = _encode_offset_token(offset)
-    return f'<{request.url.path}?page_size={per_page}&page_token={token}>; rel="next"'
+    overrides = {"page_size": str(per_page), "page_token": encode_offset_token(offset)}
+    query = encode_query(request.query_params.multi_items(), overrides)
+    return link(f"{request.url.path}?{query}", "next")
 
 
 def _invalid_uuid(request: Request) -> Response:

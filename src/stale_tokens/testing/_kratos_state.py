@@ -331,6 +331,10 @@ class EmulatedKratos:
     def now(self) -> datetime:
         return self._clock()
 
+    @property
+    def public_url(self) -> str:
+        return self._public_url()
+
     def get(self, identity_id: str) -> IdentityRecord | None:
         key = canonical_uuid(identity_id)
         return None if key is None else self._identities.get(key)

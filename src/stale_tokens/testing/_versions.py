@@ -64,8 +64,16 @@ class KratosVersion:
 
     @property
     def rewrites_unprefixed_paths(self) -> bool:
-        """Since v26.2.0 ``/identities`` is served as ``/admin/identities``; before, 307."""
-        return self.as_tuple() >= (26, 2, 0)
+        """Serve ``/identities`` as ``/admin/identities``: before v1.0 and since v26.2.0.
+
+        Kratos v1.0 to v25.4 redirect un-prefixed admin paths with a 307 instead.
+        """
+        return self.as_tuple() < (1, 0, 0) or self.as_tuple() >= (26, 2, 0)
+
+    @property
+    def has_keyset_pagination(self) -> bool:
+        """Since v1.1.0 identities are listed by keyset; before, by offset."""
+        return self.as_tuple() >= (1, 1, 0)
 
     @property
     def is_v25_or_newer(self) -> bool:
