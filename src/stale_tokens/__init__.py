@@ -22,7 +22,7 @@ from ._extra_activity import ExtraActivitySource
 from ._extras import MissingExtraError
 from ._hydra import HydraAdmin
 from ._kratos import KratosAdmin
-from ._lock import InProcessSweepLock, SweepLock
+from ._lock import InProcessSweepLock, RedisSweepLock, SweepLock
 from ._markers import (
     EpisodeMarkers,
     KindRevocation,
@@ -101,6 +101,7 @@ __all__ = [
     "Policy",
     "RateLimitedError",
     "RateLimits",
+    "RedisSweepLock",
     "RolePolicy",
     "ServerError",
     "Session",

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["InProcessSweepLock", "SweepLock"]
+from ._errors import ConfigurationError
+
+__all__ = ["InProcessSweepLock", "RedisSweepLock", "SweepLock"]
+
+DEFAULT_REDIS_LOCK_KEY = "stale_tokens:sweep_lock"
+DEFAULT_REDIS_LOCK_TTL_SECONDS = 6 * 3600.0
+
+# Deletes the key only while it still names this owner, in one server-side
+# step, so a run whose lock expired cannot release the next run's lock.
+_RELEASE_SCRIPT = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
 
 
 @runtime_checkable
@@ -26,8 +41,8 @@ class SweepLock(Protocol):
 class InProcessSweepLock:
     """A `SweepLock` for sweeps started from one process, such as an APScheduler job.
 
-    It does not protect against a second process or a second machine, so
-    sweeps started there need a lock shared through a server such as Redis.
+    It does not protect against a second process or a second machine; use
+    `RedisSweepLock` for those.
     """
 
     def __init__(self) -> None:
@@ -50,3 +65,58 @@ class InProcessSweepLock:
         with self._guard:
             if self._owner == owner:
                 self._owner = None
+
+
+class RedisCommands(Protocol):
+    """The two commands `RedisSweepLock` sends, as ``redis.asyncio.Redis`` offers them."""
+
+    def set(self, name: str, value: str, *, px: int, nx: bool) -> Any: ...
+
+    def eval(self, script: str, numkeys: int, *keys_and_args: str) -> Any: ...
+
+
+class RedisSweepLock:
+    """A `SweepLock` in Redis, shared by sweeps on every machine that reaches the server.
+
+    The lock is one key set with ``SET key owner NX PX ttl``, and released by
+    a script that deletes it only while it still names the owner. The key
+    expires after *ttl*, so a sweep that crashed blocks the next one for at
+    most that long. A sweep that runs longer than *ttl* loses the lock while
+    running, so set it above the longest sweep.
+
+    Args:
+        client: A ``redis.asyncio.Redis`` client (``pip install
+            'stale-tokens[redis]'``), or anything with the same ``set`` and
+            ``eval`` coroutines.
+        key: The Redis key of the lock.
+        ttl: Seconds until the lock expires, 6 hours by default.
+
+    Raises:
+        ConfigurationError: If *ttl* is not a positive number of seconds or
+            *key* is empty.
+    """
+
+    def __init__(
+        self,
+        client: RedisCommands,
+        *,
+        key: str = DEFAULT_REDIS_LOCK_KEY,
+        ttl: float = DEFAULT_REDIS_LOCK_TTL_SECONDS,
+    ) -> None:
+        if not (math.isfinite(ttl) and ttl >= 0.001):
+            raise ConfigurationError(
+                f"ttl must be a positive number of seconds (at least 0.001), got {ttl!r}; "
+                "set it above the duration of the longest sweep"
+            )
+        if not key:
+            raise ConfigurationError("key must be a non-empty Redis key, such as 'sweep_lock'")
+        self._client = client
+        self.key = key
+        self.ttl = ttl
+
+    async def acquire(self, owner: str) -> bool:
+        taken = await self._client.set(self.key, owner, px=round(self.ttl * 1000), nx=True)
+        return bool(taken)
+
+    async def release(self, owner: str) -> None:
+        await self._client.eval(_RELEASE_SCRIPT, 1, self.key, owner)
