@@ -13,8 +13,8 @@ def link(url: str, *rels: str) -> Link:
     return Link(url=url, rels=frozenset(rels))
 
 
-def response_with_link(value: str) -> httpx.Response:
-    return httpx.Response(200, headers={"Link": value})
+def link_headers(value: str) -> httpx.Headers:
+    return httpx.Headers({"Link": value})
 
 
 @pytest.mark.parametrize(
@@ -49,15 +49,14 @@ def test_next_link_follower_joins_headers() -> None:
     follower = NextLinkFollower(
         httpx.URL("http://127.0.0.1:4434"), service="kratos", operation="list identities"
     )
-    response = httpx.Response(
-        200,
-        headers=[
+    headers = httpx.Headers(
+        [
             ("Link", '</admin/identities?page_token=a>; rel="first"'),
             ("Link", '</admin/identities?page_token=b>; rel="next"'),
-        ],
+        ]
     )
 
-    assert follower.next_url(response) == httpx.URL(
+    assert follower.next_url(headers) == httpx.URL(
         "http://127.0.0.1:4434/admin/identities?page_token=b"
     )
 
@@ -68,10 +67,8 @@ def test_next_link_follower_keeps_path_prefix() -> None:
         httpx.URL("http://127.0.0.1:8080/kratos/"), service="kratos", operation="list identities"
     )
 
-    first = follower.next_url(response_with_link('</admin/identities?page_token=a>; rel="next"'))
-    second = follower.next_url(
-        response_with_link('</kratos/admin/identities?page_token=b>; rel="next"')
-    )
+    first = follower.next_url(link_headers('</admin/identities?page_token=a>; rel="next"'))
+    second = follower.next_url(link_headers('</kratos/admin/identities?page_token=b>; rel="next"'))
 
     assert first == httpx.URL("http://127.0.0.1:8080/kratos/admin/identities?page_token=a")
     assert second == httpx.URL("http://127.0.0.1:8080/kratos/admin/identities?page_token=b")
@@ -85,7 +82,7 @@ def test_next_link_follower_returns_none_without_next() -> None:
 
     header = '</a?page=0>; rel="first",</a?page=0>; rel="prev",</a?page=9>; rel="last"'
 
-    assert follower.next_url(response_with_link(header)) is None
+    assert follower.next_url(link_headers(header)) is None
 
 
 def test_next_link_follower_rejects_first_url_again() -> None:
@@ -95,7 +92,7 @@ def test_next_link_follower_rejects_first_url_again() -> None:
     follower.start(base.copy_with(path="/admin/identities", query=b"page_size=250"))
 
     with pytest.raises(PaginationError) as caught:
-        follower.next_url(response_with_link('</admin/identities?page_size=250>; rel="next"'))
+        follower.next_url(link_headers('</admin/identities?page_size=250>; rel="next"'))
 
     assert caught.value.operation == "list identities"
     assert caught.value.service == "kratos"
@@ -117,7 +114,7 @@ def test_next_link_follower_rejects_other_origin(target: str) -> None:
     )
 
     with pytest.raises(PaginationError, match="base URL"):
-        follower.next_url(response_with_link(f'<{target}>; rel="next"'))
+        follower.next_url(link_headers(f'<{target}>; rel="next"'))
 
 
 def test_next_link_follower_rejects_invalid_url() -> None:
@@ -127,4 +124,4 @@ def test_next_link_follower_rejects_invalid_url() -> None:
     )
 
     with pytest.raises(PaginationError, match="not a valid URL"):
-        follower.next_url(response_with_link('<http://[::1>; rel="next"'))
+        follower.next_url(link_headers('<http://[::1>; rel="next"'))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
     "AdminClient",
+    "Reply",
     "is_non_empty_string",
     "is_positive_int",
     "retry_after_seconds",
@@ -77,6 +79,17 @@ def _user_agent() -> str:
 
 
 USER_AGENT = _user_agent()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A complete response: status, headers and the decoded body."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    method: str
+    path: str
 
 
 class AdminClient:
@@ -176,8 +189,8 @@ class AdminClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         ok_statuses: frozenset[int] = frozenset({200}),
-    ) -> httpx.Response:
-        """Send a request with retries and return a response whose status is in *ok_statuses*.
+    ) -> Reply:
+        """Send a request with retries and return a reply whose status is in *ok_statuses*.
 
         A 429 is retried for every request, as the server did not process it.
         5xx statuses and lost connections are retried only when
@@ -247,26 +260,37 @@ class AdminClient:
         params: Mapping[str, str] | None,
         json_body: Any,
         ok_statuses: frozenset[int],
-    ) -> httpx.Response:
+    ) -> Reply:
         if self._rate_limiter is not None:
             await self._rate_limiter.acquire(endpoint_class)
 
         try:
-            response = await self._client.request(
-                method,
-                url,
-                params=params,
-                json=json_body,
-                headers=self._headers,
+            request = self._client.build_request(
+                method, url, params=params, json=json_body, headers=self._headers
             )
+            response = await self._client.send(request, stream=True)
+            try:
+                # Reading chunk by chunk leaves the body out of httpx.Response,
+                # whose reference cycle would keep it alive until a garbage
+                # collection, so a listing would hold several pages instead of one.
+                content = b"".join([chunk async for chunk in response.aiter_bytes()])
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise self._transport_error(
                 exc, f"{operation} ({method} {url.path})", operation
             ) from exc
 
-        if response.status_code not in ok_statuses:
-            raise self._error_for(response, operation=operation)
-        return response
+        reply = Reply(
+            status_code=response.status_code,
+            headers=response.headers,
+            content=content,
+            method=method,
+            path=url.path,
+        )
+        if reply.status_code not in ok_statuses:
+            raise self._error_for(reply, operation=operation)
+        return reply
 
     def _transport_error(
         self, exc: httpx.HTTPError, request: str, operation: str
@@ -293,19 +317,19 @@ class AdminClient:
             message = f"The connection to {self._service} failed during {request}: {name}: {exc}."
         return OryConnectionError(message, service=self._service, operation=operation)
 
-    def _error_for(self, response: httpx.Response, *, operation: str) -> OryAPIError:
-        status = response.status_code
-        body = _json_or_none(response)
+    def _error_for(self, reply: Reply, *, operation: str) -> OryAPIError:
+        status = reply.status_code
+        body = _json_or_none(reply.content)
         error_message, reason, request_id, error_id = _error_fields(body)
         if request_id is None:
-            request_id = response.headers.get("x-request-id")
+            request_id = reply.headers.get("x-request-id")
 
         detail = "; ".join(part for part in (error_message, reason) if part) or (
-            response.text[:200].strip() or "no body"
+            reply.content[:200].decode("utf-8", "replace").strip() or "no body"
         )
         message = (
-            f"{self._service} {operation} failed: {response.request.method} "
-            f"{response.request.url.path} returned {status} {response.reason_phrase}: {detail}"
+            f"{self._service} {operation} failed: {reply.method} {reply.path} returned "
+            f"{status} {httpx.codes.get_reason_phrase(status)}: {detail}"
         )
         fields: dict[str, Any] = {
             "service": self._service,
@@ -319,31 +343,31 @@ class AdminClient:
         }
         if status == 429:
             return RateLimitedError(
-                message, retry_after=retry_after_seconds(response.headers), **fields
+                message, retry_after=retry_after_seconds(reply.headers), **fields
             )
         if status >= 500:
             return ServerError(message, **fields)
         return _ERROR_CLASSES.get(status, OryAPIError)(message, **fields)
 
-    def _decode_json(self, response: httpx.Response, *, operation: str) -> Any:
+    def _decode_json(self, reply: Reply, *, operation: str) -> Any:
         """Return the JSON body of a successful response.
 
         Raises:
             InvalidResponseError: If the body is not JSON.
         """
         try:
-            return json.loads(response.content)
+            return json.loads(reply.content)
         except ValueError as exc:
             raise self._invalid_response(
-                response, operation=operation, detail=f"the body is not JSON ({exc})"
+                reply, operation=operation, detail=f"the body is not JSON ({exc})"
             ) from exc
 
     def _invalid_response(
-        self, response: httpx.Response, *, operation: str, detail: str
+        self, reply: Reply, *, operation: str, detail: str
     ) -> InvalidResponseError:
         return InvalidResponseError(
-            f"{self._service} returned status {response.status_code} for {operation} "
-            f"({response.request.method} {response.request.url.path}), but {detail}.",
+            f"{self._service} returned status {reply.status_code} for {operation} "
+            f"({reply.method} {reply.path}), but {detail}.",
             service=self._service,
             operation=operation,
         )
@@ -385,9 +409,9 @@ def _non_negative_float(value: str) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(content: bytes) -> Any:
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except ValueError:
         return None
 

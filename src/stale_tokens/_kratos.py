@@ -18,6 +18,7 @@ from ._http import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
     AdminClient,
+    Reply,
     is_non_empty_string,
     is_positive_int,
 )
@@ -171,14 +172,14 @@ class KratosAdmin(AdminClient):
         self, url: httpx.URL, follower: NextLinkFollower
     ) -> tuple[list[Identity], httpx.URL | None]:
         operation = "list identities"
-        response = await self._request(
+        reply = await self._request(
             "GET",
             url,
             operation=operation,
             endpoint_class=EndpointClass.IDENTITY_LISTINGS,
             is_idempotent=True,
         )
-        entries = self._decode_list(response, operation=operation, noun="identities")
+        entries = self._decode_list(reply, operation=operation, noun="identities")
 
         page: list[Identity] = []
         for position, entry in enumerate(entries):
@@ -193,7 +194,7 @@ class KratosAdmin(AdminClient):
                 )
         self._logger.debug("Read %d identities from %s", len(entries), url.path)
 
-        next_url = follower.next_url(response) if entries else None
+        next_url = follower.next_url(reply.headers) if entries else None
         return page, next_url
 
     async def get_identity(self, identity_id: str) -> Identity:
@@ -204,14 +205,14 @@ class KratosAdmin(AdminClient):
             OryError: If the request fails after the retries.
         """
         operation = "get identity"
-        response = await self._request(
+        reply = await self._request(
             "GET",
             self._identity_url(identity_id),
             operation=operation,
             endpoint_class=EndpointClass.IDENTITY_READS,
             is_idempotent=True,
         )
-        return self._decode_identity(response, operation=operation)
+        return self._decode_identity(reply, operation=operation)
 
     async def patch_identity(
         self,
@@ -345,21 +346,21 @@ class KratosAdmin(AdminClient):
         url: httpx.URL | None = first_url
         sessions: list[Session] = []
         while url is not None:
-            response = await self._request(
+            reply = await self._request(
                 "GET",
                 url,
                 operation=operation,
                 endpoint_class=EndpointClass.IDENTITY_LISTINGS,
                 is_idempotent=True,
             )
-            entries = self._decode_list(response, operation=operation, noun="sessions")
+            entries = self._decode_list(reply, operation=operation, noun="sessions")
             for entry in entries:
                 try:
                     sessions.append(Session.from_json(entry))
                 except ValueError:
                     self.skipped_sessions += 1
                     self._logger.warning("Skipped a session of %s without a string id", url.path)
-            url = follower.next_url(response) if entries else None
+            url = follower.next_url(reply.headers) if entries else None
         return sessions
 
     async def delete_sessions(self, identity_id: str) -> bool:
@@ -374,7 +375,7 @@ class KratosAdmin(AdminClient):
             BadRequestError: If the id is not a UUID.
             OryError: If the request fails after the retries.
         """
-        response = await self._request(
+        reply = await self._request(
             "DELETE",
             self._identity_url(identity_id, "sessions"),
             operation="delete sessions",
@@ -382,7 +383,7 @@ class KratosAdmin(AdminClient):
             is_idempotent=True,
             ok_statuses=frozenset({204, 404}),
         )
-        return response.status_code == 204
+        return reply.status_code == 204
 
     async def set_state(self, identity_id: str, state: Literal["active", "inactive"]) -> Identity:
         """Activate or deactivate an identity.
@@ -414,7 +415,7 @@ class KratosAdmin(AdminClient):
         Raises:
             OryError: If the request fails after the retries.
         """
-        response = await self._request(
+        reply = await self._request(
             "DELETE",
             self._identity_url(identity_id),
             operation="delete identity",
@@ -422,13 +423,13 @@ class KratosAdmin(AdminClient):
             is_idempotent=True,
             ok_statuses=frozenset({204, 404}),
         )
-        return response.status_code == 204
+        return reply.status_code == 204
 
     async def _patch(
         self, identity_id: str, operations: list[dict[str, Any]], *, is_idempotent: bool
     ) -> Identity:
         operation = "patch identity"
-        response = await self._request(
+        reply = await self._request(
             "PATCH",
             self._identity_url(identity_id),
             operation=operation,
@@ -436,7 +437,7 @@ class KratosAdmin(AdminClient):
             is_idempotent=is_idempotent,
             json_body=operations,
         )
-        return self._decode_identity(response, operation=operation)
+        return self._decode_identity(reply, operation=operation)
 
     def _identity_url(self, identity_id: str, *suffix: str) -> httpx.URL:
         if not is_non_empty_string(identity_id):
@@ -446,20 +447,20 @@ class KratosAdmin(AdminClient):
             )
         return self._url("/".join(("/admin/identities", quote(identity_id, safe=""), *suffix)))
 
-    def _decode_identity(self, response: httpx.Response, *, operation: str) -> Identity:
-        data = self._decode_json(response, operation=operation)
+    def _decode_identity(self, reply: Reply, *, operation: str) -> Identity:
+        data = self._decode_json(reply, operation=operation)
         try:
             return Identity.from_json(data)
         except ValueError as exc:
             raise self._invalid_response(
-                response, operation=operation, detail=f"the body is not an identity ({exc})"
+                reply, operation=operation, detail=f"the body is not an identity ({exc})"
             ) from exc
 
-    def _decode_list(self, response: httpx.Response, *, operation: str, noun: str) -> list[Any]:
-        data = self._decode_json(response, operation=operation)
+    def _decode_list(self, reply: Reply, *, operation: str, noun: str) -> list[Any]:
+        data = self._decode_json(reply, operation=operation)
         if not isinstance(data, list):
             raise self._invalid_response(
-                response,
+                reply,
                 operation=operation,
                 detail=f"the body is a JSON {_json_type(data)}, not an array of {noun}",
             )

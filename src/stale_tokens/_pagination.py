@@ -136,14 +136,14 @@ class NextLinkFollower:
         """Record the first page's URL, so a ``next`` link back to it is caught."""
         self._remember(url)
 
-    def next_url(self, response: httpx.Response) -> httpx.URL | None:
-        """Return the URL of the page after *response*, or ``None`` on the last page.
+    def next_url(self, headers: httpx.Headers) -> httpx.URL | None:
+        """Return the next page's URL from a page's *headers*, or ``None`` on the last page.
 
         Raises:
             PaginationError: If the ``next`` link points at another host, is
                 not a URL, or repeats a URL or page token already followed.
         """
-        header = ",".join(response.headers.get_list("link"))
+        header = ",".join(headers.get_list("link"))
         target = next((link.url for link in parse_link_header(header) if "next" in link.rels), None)
         if target is None:
             return None
