@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -722,3 +722,67 @@ def test_metadata_admin_helper_reads_emulator(emulator: OryEmulator) -> None:
     identity_id = add_identity(emulator, days_inactive=None)
 
     assert metadata_admin(emulator, identity_id) is None
+
+
+class _AuditTable:
+    """An extra activity source backed by a dict, recording each lookup."""
+
+    def __init__(self, activity: dict[str, datetime]) -> None:
+        self.activity = activity
+        self.lookups: list[list[str]] = []
+
+    async def last_activity(self, identity_ids: Sequence[str]) -> dict[str, datetime]:
+        self.lookups.append(list(identity_ids))
+        return {i: self.activity[i] for i in identity_ids if i in self.activity}
+
+
+@pytest.mark.anyio
+async def test_sweep_uses_extra_activity(emulator: OryEmulator) -> None:
+    """Activity from the app's own table keeps an identity whose Kratos timestamp is stale."""
+    kept = add_identity(emulator, days_inactive=100)
+    revoked = add_identity(emulator, days_inactive=100)
+    table = _AuditTable({kept: NOW - timedelta(days=2)})
+
+    async with clients(emulator) as (kratos, hydra):
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            now=NOW,
+            extra_activity=table,
+            circuit_breaker=NO_BREAKER,
+        )
+
+    assert report.done == {"revoke": 1}
+    assert emulator.writes[kept] == 0
+    assert emulator.writes[revoked] == 2
+    assert sorted(table.lookups[0]) == sorted([kept, revoked])
+    assert table.lookups[1:] == [[revoked]]
+
+
+@pytest.mark.anyio
+async def test_sweep_rechecks_extra_activity(emulator: OryEmulator) -> None:
+    """Activity that reaches the app's table after the listing cancels the revocation."""
+    identity_id = add_identity(emulator, days_inactive=100)
+    table = _AuditTable({})
+
+    async with clients(emulator) as (kratos, hydra):
+        original = kratos.get_identity
+
+        async def get_after_login(identity_id: str) -> Identity:
+            table.activity[identity_id] = NOW - timedelta(minutes=5)
+            return await original(identity_id)
+
+        kratos.get_identity = get_after_login  # type: ignore[method-assign]
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            now=NOW,
+            extra_activity=table,
+            circuit_breaker=NO_BREAKER,
+        )
+
+    assert report.done == {}
+    assert [skip.identity_id for skip in report.skipped] == [identity_id]
+    assert emulator.writes[identity_id] == 0

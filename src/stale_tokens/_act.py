@@ -29,6 +29,7 @@ from ._audit import (
 )
 from ._decision import CredentialKind, Decision, Step
 from ._errors import NotFoundError, StaleTokensError
+from ._extra_activity import ExtraActivitySource
 from ._markers import build_claim_markers, build_step_markers, read_markers
 from ._models import Identity
 from ._notify import Notification, Notifier
@@ -107,6 +108,7 @@ class IdentityActor:
     dry_run: bool
     recent_session_window: timedelta
     claim_expiry_seconds: float
+    extra_activity: ExtraActivitySource | None
 
     async def act(self, entry: DueEntry) -> None:
         """Act on *entry*, recording any failure in the report instead of raising."""
@@ -125,7 +127,10 @@ class IdentityActor:
             await self._clear_suspension(entry, identity)
             return
 
-        decision = self.policy.decide(identity, self.now)
+        extra = None
+        if self.extra_activity is not None:
+            extra = (await self.extra_activity.last_activity([identity.id])).get(identity.id)
+        decision = self.policy.decide(identity, self.now, extra_activity=extra)
         skip = await self._check(entry, identity, decision)
         if skip is not None:
             reason, event_type = skip

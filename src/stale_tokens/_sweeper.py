@@ -6,7 +6,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -23,6 +23,7 @@ from ._audit import AuditSink, LoggingAuditSink
 from ._breaker import CircuitBreaker
 from ._decision import Decision, Step
 from ._errors import ConfigurationError
+from ._extra_activity import ExtraActivitySource
 from ._lock import SweepLock
 from ._markers import DEFAULT_CLAIM_EXPIRY_SECONDS
 from ._models import Identity
@@ -58,6 +59,7 @@ async def sweep(
     recent_session_window: float = DEFAULT_RECENT_SESSION_WINDOW_SECONDS,
     hydra_subject: Callable[[Identity], str] = default_hydra_subject,
     personal_access_tokens: PersonalAccessTokenRevoker | None = None,
+    extra_activity: ExtraActivitySource | None = None,
     lock: SweepLock | None = None,
     claim_expiry_seconds: float = DEFAULT_CLAIM_EXPIRY_SECONDS,
     page_size: int | None = None,
@@ -100,6 +102,10 @@ async def sweep(
         hydra_subject: Maps an identity to its Hydra subject; the identity id
             by default.
         personal_access_tokens: Revokes the app's own tokens, or ``None``.
+        extra_activity: Activity kept outside Kratos, such as the app's audit
+            table, or ``None``. It is asked once per listed page and again
+            for each identity before acting; the newer of its time and the
+            ``metadata_admin`` timestamp counts.
         lock: Taken for the whole sweep when given; when another run holds
             it, the sweep stops with `SweepAbortedError`.
         claim_expiry_seconds: Age after which another run's claim on an
@@ -118,6 +124,8 @@ async def sweep(
         ConfigurationError: If an option is out of range.
         ValueError: If *now* is naive.
         OryError: If listing the identities failed after the client's retries.
+            Nothing has been acted on then, and neither when *extra_activity*
+            raises during the plan, which propagates its error.
     """
     now = datetime.now(UTC) if now is None else now
     require_aware(now, "now")
@@ -148,7 +156,15 @@ async def sweep(
         raise SweepAbortedError(finish())
     try:
         logger.info("Sweep %s started (policy %s, dry run %s)", run_id, policy.name, dry_run)
-        due = await _plan(kratos, policy, revoker, report, now=now, page_size=page_size)
+        due = await _plan(
+            kratos,
+            policy,
+            revoker,
+            report,
+            now=now,
+            page_size=page_size,
+            extra_activity=extra_activity,
+        )
 
         destructive = sum(entry.is_destructive for entry in due)
         reason = (
@@ -174,6 +190,7 @@ async def sweep(
             dry_run=dry_run,
             recent_session_window=timedelta(seconds=recent_session_window),
             claim_expiry_seconds=claim_expiry_seconds,
+            extra_activity=extra_activity,
         )
         await _act(actor, _apply_cap(due, max_destructive_steps, report), concurrency)
     finally:
@@ -230,6 +247,7 @@ async def _plan(
     *,
     now: datetime,
     page_size: int | None,
+    extra_activity: ExtraActivitySource | None,
 ) -> list[DueEntry]:
     """Decide every identity and return the compact entries of those with something due.
 
@@ -248,18 +266,27 @@ async def _plan(
     async with anyio.create_task_group() as group, receive:
         group.start_soon(fetch_pages, send)
         async for page in receive:
+            extra: Mapping[str, datetime] = {}
+            if extra_activity is not None:
+                extra = await extra_activity.last_activity([identity.id for identity in page])
             for identity in page:
-                entry = _decide(identity, policy, revoker, report, now=now)
+                entry = _decide(identity, policy, revoker, report, now=now, extra=extra)
                 if entry is not None:
                     due.append(entry)
     return due
 
 
 def _decide(
-    identity: Identity, policy: Policy, revoker: Revoker, report: ReportBuilder, *, now: datetime
+    identity: Identity,
+    policy: Policy,
+    revoker: Revoker,
+    report: ReportBuilder,
+    *,
+    now: datetime,
+    extra: Mapping[str, datetime],
 ) -> DueEntry | None:
     report.identities_seen += 1
-    decision = policy.decide(identity, now)
+    decision = policy.decide(identity, now, extra_activity=extra.get(identity.id))
     for finding in decision.findings:
         report.add_finding(identity.id, f"{finding.code}: {finding.message}")
     if decision.exempt_reason is not None:
