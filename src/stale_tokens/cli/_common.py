@@ -1,0 +1,201 @@
+"""Exit codes, the command error, environment variables and client construction."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .._errors import ConfigurationError
+from .._http import DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
+from .._hydra import HydraAdmin
+from .._kratos import DEFAULT_PAGE_SIZE, KratosAdmin
+from .._policy import Policy
+
+__all__ = [
+    "API_KEY_VARIABLE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "HYDRA_URL_VARIABLE",
+    "KRATOS_URL_VARIABLE",
+    "CommandError",
+    "Console",
+    "add_connection_options",
+    "load_policy",
+    "open_hydra",
+    "open_kratos",
+    "redact_url",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+KRATOS_URL_VARIABLE = "KRATOS_ADMIN_URL"
+HYDRA_URL_VARIABLE = "HYDRA_ADMIN_URL"
+API_KEY_VARIABLE = "ORY_API_KEY"
+
+
+class CommandError(Exception):
+    """Raised by a command to end with one line on stderr and an exit code.
+
+    Args:
+        message: A sentence naming the value and the fix. Never a secret.
+        exit_code: The process exit status, `EXIT_USAGE` by default.
+    """
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """The streams, environment and transport a command uses besides its arguments.
+
+    Attributes:
+        stdout: Results: reports, tables, JSON.
+        stderr: Errors, log records and the progress line.
+        environ: Environment variables, for URLs and the API key.
+        is_terminal: Whether stderr is a terminal, which turns on the progress line.
+        transport: The transport of the Kratos and Hydra clients, such as an
+            emulator's in-process one; ``None`` uses the network.
+    """
+
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str]
+    is_terminal: bool
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool) -> None:
+    """Add the admin URL and client options shared by the commands that call Ory."""
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--kratos-url",
+        metavar="URL",
+        help=f"Kratos admin API URL, such as http://127.0.0.1:4434 "
+        f"(default: ${KRATOS_URL_VARIABLE})",
+    )
+    if needs_hydra:
+        group.add_argument(
+            "--hydra-url",
+            metavar="URL",
+            help=f"Hydra admin API URL, such as http://127.0.0.1:4445; without it OAuth2 "
+            f"consent sessions are not revoked (default: ${HYDRA_URL_VARIABLE})",
+        )
+    group.add_argument(
+        "--max-attempts",
+        type=int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help="attempts per request, the first included; 1 disables retries (default: %(default)s)",
+    )
+    group.add_argument(
+        "--read-timeout",
+        type=float,
+        default=DEFAULT_READ_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for each chunk of a response (default: %(default)s)",
+    )
+    group.add_argument(
+        "--page-size",
+        type=int,
+        default=DEFAULT_PAGE_SIZE,
+        metavar="N",
+        help="identities per listing page; Kratos >= 25.4 serves at most 500 "
+        "(default: %(default)s)",
+    )
+
+
+def open_kratos(arguments: argparse.Namespace, console: Console) -> KratosAdmin:
+    """Build the Kratos client from the options, with the API key from the environment.
+
+    Raises:
+        CommandError: If no URL is given or the URL or an option is invalid.
+    """
+    url = arguments.kratos_url or console.environ.get(KRATOS_URL_VARIABLE)
+    if not url:
+        raise CommandError(
+            f"no Kratos admin URL: pass --kratos-url or set {KRATOS_URL_VARIABLE}, "
+            "such as http://127.0.0.1:4434"
+        )
+    try:
+        return KratosAdmin(
+            url,
+            api_key=_api_key(console.environ),
+            transport=console.transport,
+            max_attempts=arguments.max_attempts,
+            read_timeout=arguments.read_timeout,
+            page_size=arguments.page_size,
+        )
+    except ConfigurationError as exc:
+        raise CommandError(_without_url(str(exc), url)) from exc
+
+
+def open_hydra(arguments: argparse.Namespace, console: Console) -> HydraAdmin | None:
+    """Build the Hydra client, or return ``None`` when no Hydra URL is configured.
+
+    Raises:
+        CommandError: If the URL or an option is invalid.
+    """
+    url = arguments.hydra_url or console.environ.get(HYDRA_URL_VARIABLE)
+    if not url:
+        return None
+    try:
+        return HydraAdmin(
+            url,
+            api_key=_api_key(console.environ),
+            transport=console.transport,
+            max_attempts=arguments.max_attempts,
+            read_timeout=arguments.read_timeout,
+        )
+    except ConfigurationError as exc:
+        raise CommandError(_without_url(str(exc), url)) from exc
+
+
+def load_policy(path: str | None) -> Policy:
+    """Read the policy file, or return the default policy when *path* is ``None``.
+
+    Raises:
+        CommandError: With the policy's own message if the file is unreadable or invalid.
+    """
+    if path is None:
+        return Policy()
+    try:
+        return Policy.from_toml(path)
+    except ConfigurationError as exc:
+        raise CommandError(f"invalid policy: {exc}") from exc
+
+
+def redact_url(url: str) -> str:
+    """Return *url* with any user name and password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unparsable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def _api_key(environ: Mapping[str, str]) -> str | None:
+    # An empty variable is treated as unset, as shells and Kubernetes produce it easily.
+    return environ.get(API_KEY_VARIABLE) or None
+
+
+def _without_url(message: str, url: str) -> str:
+    """Replace *url* in a library message by its redacted form, in case it carries a password."""
+    redacted = redact_url(url)
+    return message.replace(url, redacted) if redacted != url else message
