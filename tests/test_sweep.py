@@ -786,3 +786,30 @@ async def test_sweep_rechecks_extra_activity(emulator: OryEmulator) -> None:
     assert report.done == {}
     assert [skip.identity_id for skip in report.skipped] == [identity_id]
     assert emulator.writes[identity_id] == 0
+
+
+@pytest.mark.anyio
+async def test_sweep_failure_hides_email_address(emulator: OryEmulator) -> None:
+    """A notifier error naming the recipient reaches the report without the address."""
+    identity_id = add_identity(emulator, days_inactive=84, email="jane.doe@example.org")
+
+    class RejectingNotifier:
+        async def notify(self, notification: Any) -> None:
+            raise ValueError("recipient jane.doe@example.org rejected (550)")
+
+    audit = RecordingAuditSink()
+    async with clients(emulator) as (kratos, hydra):
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            notifier=RejectingNotifier(),
+            audit=audit,
+            now=NOW,
+        )
+
+    (failure,) = report.failures
+    assert failure.identity_id == identity_id
+    assert failure.error == "ValueError: recipient <email address> rejected (550)"
+    assert "example.org" not in report.to_json()
+    assert "example.org" not in str(audit.events[0].details)

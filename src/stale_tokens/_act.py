@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -52,6 +53,9 @@ NOTIFICATION_EVENTS = {
 DESTRUCTIVE_STEPS = frozenset({Step.REVOKE, Step.DEACTIVATE, Step.DELETE})
 LABEL_REVOKE_KINDS = "revoke_kinds"
 LABEL_CLEAR_SUSPENSION = "clear_suspension"
+# A notifier or token store may put the recipient's address in its error,
+# and the error goes into logs, the report and audit events.
+_EMAIL_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +340,7 @@ class IdentityActor:
             await self._emit(self._event(event, entry, OUTCOME_SKIPPED, {"reason": reason}))
 
     async def _fail(self, entry: DueEntry, error: BaseException) -> None:
-        message = f"{type(error).__name__}: {error}"
+        message = _EMAIL_ADDRESS.sub("<email address>", f"{type(error).__name__}: {error}")
         logger.warning("Failed %s of identity %s: %s", entry.label, entry.identity_id, message)
         self.report.failures.append(FailedIdentity(entry.identity_id, entry.label, message))
         await self._emit(self._event(EVENT_FAILED, entry, OUTCOME_FAILURE, {"error": message}))
