@@ -98,7 +98,7 @@ def _read_export(path: str) -> list[Identity]:
     """Read identities from a JSON array or JSON Lines file.
 
     Raises:
-        CommandError: If the file is unreadable, not JSON, or holds an entry
+        CommandError: If the file is unreadable, not JSON, or contains an entry
             that is not an identity object with an ``id``.
     """
     name = "stdin" if path == "-" else repr(path)

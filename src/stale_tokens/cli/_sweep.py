@@ -80,8 +80,8 @@ def add_sweep_parser(
         type=_count_or_none,
         default=None,
         metavar="N",
-        help="maximum number of identities that get revoke, deactivate or delete in this run; the rest "
-        "are deferred to the next run (default: no cap)",
+        help="maximum number of identities that get revoke, deactivate or delete in this "
+        "run; the rest are deferred to the next run (default: no cap)",
     )
     parser.add_argument(
         "--recent-session-window",
