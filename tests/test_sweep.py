@@ -813,3 +813,56 @@ async def test_sweep_failure_hides_email_address(emulator: OryEmulator) -> None:
     assert failure.error == "ValueError: recipient <email address> rejected (550)"
     assert "example.org" not in report.to_json()
     assert "example.org" not in str(audit.events[0].details)
+
+
+@pytest.mark.anyio
+async def test_sweep_without_hydra_records_kratos_only(emulator: OryEmulator) -> None:
+    """Without a Hydra client the revocation covers Kratos sessions and records only them."""
+    identity_id = add_identity(emulator, days_inactive=100)
+    emulator.kratos.create_session(identity_id, authenticated_at=NOW - timedelta(days=100))
+    audit = RecordingAuditSink()
+
+    async with clients(emulator) as (kratos, _):
+        first = await sweep(
+            kratos=kratos, hydra=None, policy=Policy(), audit=audit, now=NOW, circuit_breaker=None
+        )
+        second = await sweep(
+            kratos=kratos, hydra=None, policy=Policy(), now=NOW, circuit_breaker=None
+        )
+
+    markers = read_markers(_identity(emulator, identity_id))
+    assert first.done == {"revoke": 1}
+    assert second.due == {}
+    assert emulator.requests["revoke_consent_sessions"] == 0
+    assert emulator.kratos.session_ids(identity_id) == []
+    assert {str(kind) for kind in markers.kinds} == {"browser_session"}
+    assert audit.events[0].details["kinds"] == ["browser_session"]
+
+
+@pytest.mark.anyio
+async def test_sweep_dry_run_sees_claims(emulator: OryEmulator) -> None:
+    """A dry run skips an identity another live run has claimed, as a real run would."""
+    claim = {
+        "step": "revoke",
+        "run_id": "run-x",
+        "episode": "2026-02-21T12:00:00.000000Z",
+        "claimed_at": NOW.isoformat(),
+    }
+    claimed = add_identity(
+        emulator, days_inactive=100, metadata_admin={"stale_tokens": {"claim": claim}}
+    )
+
+    async with clients(emulator) as (kratos, hydra):
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            now=NOW,
+            dry_run=True,
+            circuit_breaker=NO_BREAKER,
+        )
+
+    assert report.done == {}
+    assert [skip.identity_id for skip in report.skipped] == [claimed]
+    assert [event.type for event in report.audit_events] == ["sweep_skipped_claimed_by_other_run"]
+    assert sum(emulator.writes.values()) == 0

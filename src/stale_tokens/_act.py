@@ -141,7 +141,11 @@ class IdentityActor:
             await self._skip(entry, reason, event=event_type)
             return
 
-        if not self.dry_run:
+        if self.dry_run:
+            # Reading another run's claim writes nothing, and a real run would skip.
+            if await self._is_claimed_elsewhere(entry, identity):
+                return
+        else:
             claimed = await self._claim(entry, identity, decision)
             if claimed is None:
                 return
