@@ -291,7 +291,7 @@ class IdentityActor:
         if not self.dry_run:
             await self.kratos.patch_identity(identity.id, patch)
         self.report.suspensions_cleared += 1
-        details = {"suspended_at": suspended_at.isoformat() if suspended_at else None}
+        details = {"suspended_at": format_timestamp(suspended_at) if suspended_at else None}
         await self._emit(self._event(EVENT_SUSPENSION_CLEARED, entry, OUTCOME_SUCCESS, details))
 
     def _done(

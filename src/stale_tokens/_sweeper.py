@@ -153,6 +153,7 @@ async def sweep(
 
     if lock is not None and not await lock.acquire(run_id):
         report.abort_reason = "the sweep lock is held by another run, so nothing was done"
+        logger.warning("Sweep %s aborted: %s", run_id, report.abort_reason)
         raise SweepAbortedError(finish())
     try:
         logger.info("Sweep %s started (policy %s, dry run %s)", run_id, policy.name, dry_run)
@@ -166,12 +167,7 @@ async def sweep(
             extra_activity=extra_activity,
         )
 
-        destructive = sum(entry.is_destructive for entry in due)
-        reason = (
-            circuit_breaker.check(destructive=destructive, identities=report.identities_seen)
-            if circuit_breaker is not None
-            else None
-        )
+        reason = _breaker_reason(circuit_breaker, due, report)
         if reason is not None:
             report.abort_reason = f"circuit breaker: {reason}"
             logger.error("Sweep %s aborted before acting: %s", run_id, reason)
@@ -209,6 +205,15 @@ async def sweep(
         len(result.failures),
     )
     return result
+
+
+def _breaker_reason(
+    circuit_breaker: CircuitBreaker | None, due: list[DueEntry], report: ReportBuilder
+) -> str | None:
+    if circuit_breaker is None:
+        return None
+    destructive = sum(entry.is_destructive for entry in due)
+    return circuit_breaker.check(destructive=destructive, identities=report.identities_seen)
 
 
 def _validate(
