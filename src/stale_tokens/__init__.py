@@ -34,6 +34,7 @@ from ._markers import (
 from ._middleware import ActivityMiddleware
 from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
+from ._notify_errors import MissingRecipientError, NotificationError
 from ._policy import Policy
 from ._ratelimit import RateLimits
 from ._reactivate import reactivate
@@ -89,8 +90,10 @@ __all__ = [
     "LoggingNotifier",
     "MetadataWriter",
     "MissingExtraError",
+    "MissingRecipientError",
     "NotFoundError",
     "Notification",
+    "NotificationError",
     "Notifier",
     "OryAPIError",
     "OryConnectionError",
