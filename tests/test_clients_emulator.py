@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import pytest
 import stamina
 
-from stale_tokens import HydraAdmin, KratosAdmin, RateLimitedError, UnauthorizedError
+from stale_tokens import (
+    HydraAdmin,
+    KratosAdmin,
+    PaginationError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from stale_tokens.testing import Fault, OryEmulator
 
 BASE = "http://127.0.0.1:4434"
@@ -30,7 +36,8 @@ def _no_retry_waits() -> Iterator[None]:
 @pytest.mark.parametrize("kratos_version", ["v26.2.0", "v1.1.0", "v0.13.0"])
 async def test_iter_identities_reads_every_identity(kratos_version: str) -> None:
     """Every identity is listed once, across pages, on each Kratos release's pagination."""
-    emulator = OryEmulator(kratos_version=kratos_version)
+    # Kratos < 1.1 writes absolute next links, so the emulator must name the client's URL.
+    emulator = OryEmulator(kratos_version=kratos_version, public_url=BASE)
     expected = {emulator.kratos.add_identity()["id"] for _ in range(23)}
 
     async with KratosAdmin(BASE, transport=emulator.transport(), page_size=5) as kratos:
@@ -38,6 +45,19 @@ async def test_iter_identities_reads_every_identity(kratos_version: str) -> None
 
     assert sorted(listed) == sorted(expected)
     assert emulator.requests["list_identities"] == 5
+
+
+async def test_iter_identities_rejects_absolute_link_elsewhere() -> None:
+    """Kratos 0.13 links built from another base URL stop the listing before the key leaks."""
+    emulator = OryEmulator(kratos_version="v0.13.0", public_url="http://127.0.0.1:4433")
+    for _ in range(3):
+        emulator.kratos.add_identity()
+
+    async with KratosAdmin(BASE, transport=emulator.transport(), page_size=2) as kratos:
+        with pytest.raises(PaginationError, match=r"127\.0\.0\.1:4433"):
+            [identity.id async for identity in kratos.iter_identities()]
+
+    assert emulator.requests["list_identities"] == 1
 
 
 @pytest.mark.parametrize(("kratos_version", "patches"), [("v26.2.0", 2), ("v0.13.0", 4)])
