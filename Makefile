@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test pytest lint typecheck format docs clean
+.PHONY: test pytest lint typecheck format docs clean demo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "stale-tokens needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -31,6 +31,11 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Seeds the bundled Ory emulator, runs the example FastAPI app and sweeps,
+# all on 127.0.0.1; DEMO_ARGS="--identities 5000" changes the population.
+demo: $(STAMP)
+	$(BIN)/python examples/demo/run_demo.py $(DEMO_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
