@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ._kinds import CredentialKind
+from ._decision import CredentialKind
 
 __all__ = ["ActivityBuffer", "PendingWrite"]
 

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import enum
+from ._decision import CredentialKind
 
-__all__ = ["CredentialKind", "coerce_kind", "validate_identity_id"]
-
-
-class CredentialKind(enum.StrEnum):
-    """A kind of credential, as recorded with an activity and revoked by the sweeper."""
-
-    BROWSER_SESSION = "browser_session"
-    """Kratos sessions: the ``ory_kratos_session`` cookie or an ``X-Session-Token``."""
-    OAUTH2 = "oauth2"
-    """Hydra consent sessions, with the access and refresh tokens issued under them."""
-    PERSONAL_ACCESS_TOKEN = "personal_access_token"  # noqa: S105 (a kind name, not a secret)
-    """Tokens the application issues and stores itself."""
+__all__ = ["coerce_kind", "validate_identity_id"]
 
 
 def coerce_kind(kind: str | None) -> CredentialKind | None:

@@ -109,9 +109,8 @@ class ActivityMiddleware:
             nonlocal last_tracked
             message = await receive()
             now = time.monotonic()
-            if now - last_tracked >= self._websocket_interval:
+            if now - last_tracked >= self._websocket_interval and self._track(scope, mark):
                 last_tracked = now
-                self._track(scope, mark)
             return message
 
         try:
@@ -119,7 +118,7 @@ class ActivityMiddleware:
         finally:
             self._track(scope, mark)
 
-    def _track(self, scope: Scope, mark: ActivityMark) -> None:
+    def _track(self, scope: Scope, mark: ActivityMark) -> bool:
         identity_id = mark.identity_id
         kind = mark.kind
         if identity_id is None and self._state_attribute is not None:
@@ -128,13 +127,15 @@ class ActivityMiddleware:
                 identity_id = value
 
         tracker = self._tracker
-        now = tracker._clock()
-        if identity_id is None:
-            if self._resolver is None:
-                return
-            identification = self._resolver.identify(scope, now)
-            if identification is None:
-                return
-            identity_id, kind = identification
+        if identity_id is not None:
+            tracker._add(identity_id, tracker._clock(), kind)
+            return True
+        if self._resolver is None:
+            return False
 
-        tracker._add(identity_id, now, kind)
+        now = tracker._clock()
+        identification = self._resolver.identify(scope, now)
+        if identification is None:
+            return False
+        tracker._add(identification[0], now, identification[1])
+        return True

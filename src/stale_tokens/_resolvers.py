@@ -8,7 +8,8 @@ from typing import Any, Protocol
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from ._kinds import CredentialKind, coerce_kind, validate_identity_id
+from ._decision import CredentialKind
+from ._kinds import coerce_kind, validate_identity_id
 
 __all__ = [
     "MARK_SCOPE_KEY",

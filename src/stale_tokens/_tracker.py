@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 
 from ._activity_buffer import ActivityBuffer, PendingWrite
+from ._decision import CredentialKind
 from ._errors import (
     BadRequestError,
     ConfigurationError,
@@ -26,7 +27,7 @@ from ._errors import (
     RateLimitedError,
     ServerError,
 )
-from ._kinds import CredentialKind, coerce_kind, validate_identity_id
+from ._kinds import coerce_kind, validate_identity_id
 from ._timestamps import format_timestamp, require_aware
 
 __all__ = [

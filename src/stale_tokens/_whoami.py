@@ -12,8 +12,8 @@ import anyio
 import httpx
 from starlette.types import Scope
 
+from ._decision import CredentialKind
 from ._errors import ConfigurationError
-from ._kinds import CredentialKind
 from ._resolvers import Identification
 from ._tracker import RecordCallback, require_counts
 
