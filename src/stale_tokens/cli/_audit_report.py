@@ -1,16 +1,23 @@
-"""``stale-tokens report``: audit event counts per month, from the SQL audit sink."""
+"""``stale-tokens report``: audit event counts per month, from the SQL audit table."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, TextIO
 
-import stale_tokens
+from ._audit import DATABASE_URL_VARIABLE, add_audit_options, open_sql_audit_sink
+from ._common import EXIT_OK, CommandError, Console, redact_urls
 
-from ._common import CommandError, Console
+if TYPE_CHECKING:
+    from ..integrations.sql import MonthlyCount
 
 __all__ = ["add_report_parser"]
 
-DATABASE_URL_VARIABLE = "STALE_TOKENS_AUDIT_DATABASE_URL"
 DEFAULT_MONTHS = 12
 
 
@@ -22,22 +29,17 @@ def add_report_parser(
     parser = subparsers.add_parser(
         "report",
         parents=parents,
-        help="count audit events per month and action",
-        description="Count the audit events of the SQL audit sink per month and event "
-        "type, such as how many identities had their tokens revoked each month.",
-    )
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help=f"database URL of the audit table; it may contain a password, so prefer "
-        f"the environment variable (default: ${DATABASE_URL_VARIABLE})",
+        help="count audit events per month and event type",
+        description="Count the events of the SQL audit table per calendar month (UTC) and "
+        "event type, such as how many identities had their tokens revoked each month. "
+        "Needs the 'sql' extra.",
     )
     parser.add_argument(
         "--months",
         type=int,
         default=DEFAULT_MONTHS,
         metavar="N",
-        help="months to show, the current one included (default: %(default)s)",
+        help="months to count, the current one included (default: %(default)s)",
     )
     parser.add_argument(
         "--format",
@@ -45,20 +47,85 @@ def add_report_parser(
         default="table",
         help="output format (default: %(default)s)",
     )
+    add_audit_options(parser, with_plugin=False)
     parser.set_defaults(run=run_report)
 
 
 async def run_report(arguments: argparse.Namespace, console: Console) -> int:
     """Print the monthly counts; return the exit status."""
-    # NOTE: the SQL audit sink is not part of this version yet, so the command
-    # stops here with a message instead of reading a table it cannot name.
-    if not hasattr(stale_tokens, "SqlAuditSink"):
-        raise CommandError(
-            "the report command reads the SQL audit sink (stale_tokens.SqlAuditSink), "
-            "which this version of stale-tokens does not include yet; until it does, "
-            "count the JSON events that --audit-sink or the stale_tokens.audit log "
-            "received"
+    if arguments.months < 1:
+        raise CommandError(f"--months must be at least 1, got {arguments.months}")
+    since = _first_day_months_ago(datetime.now(UTC), arguments.months - 1)
+
+    async with contextlib.AsyncExitStack() as stack:
+        sink = open_sql_audit_sink(arguments, console, stack)
+        if sink is None:
+            raise CommandError(
+                f"no audit database: pass --audit-database-url or set {DATABASE_URL_VARIABLE}, "
+                "such as sqlite:///audit.db"
+            )
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - the sql extra is present.
+
+        try:
+            counts = await sink.monthly_counts(since=since)
+        except NotImplementedError as exc:
+            raise CommandError(str(exc)) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            # SQLAlchemy's messages span several lines and may quote the URL.
+            first_line = redact_urls(str(exc)).splitlines()[0] if str(exc) else ""
+            raise CommandError(
+                f"reading the audit table failed: {type(exc).__name__}: {first_line}; check "
+                "the database URL and that the sweeps write to this table",
+                exit_code=1,
+            ) from exc
+
+    if arguments.format == "json":
+        rows = [
+            {
+                "month": count.month.strftime("%Y-%m"),
+                "event_type": count.event_type,
+                "count": count.count,
+            }
+            for count in counts
+        ]
+        json.dump(rows, console.stdout, indent=2)
+        console.stdout.write("\n")
+    elif arguments.format == "csv":
+        writer = csv.writer(console.stdout, lineterminator="\n")
+        writer.writerow(("month", "event_type", "count"))
+        writer.writerows(
+            (count.month.strftime("%Y-%m"), count.event_type, count.count) for count in counts
         )
-    raise CommandError(
-        "the report command does not support this version's SqlAuditSink yet; upgrade stale-tokens"
+    else:
+        _write_table(counts, console.stdout, since=since)
+    return EXIT_OK
+
+
+def _write_table(counts: Sequence[MonthlyCount], stdout: TextIO, *, since: date) -> None:
+    """Write one row per month and one column per event type."""
+    if not counts:
+        stdout.write(f"no audit events since {since:%Y-%m-%d}\n")
+        return
+    event_types = sorted({count.event_type for count in counts})
+    months = sorted({count.month for count in counts})
+    by_cell = {(count.month, count.event_type): count.count for count in counts}
+
+    header = ["MONTH", *event_types]
+    rows = [header]
+    rows.extend(
+        [f"{month:%Y-%m}", *(str(by_cell.get((month, kind), 0)) for kind in event_types)]
+        for month in months
     )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    for row in rows:
+        cells = (
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        stdout.write("  ".join(cells) + "\n")
+
+
+def _first_day_months_ago(now: datetime, months: int) -> datetime:
+    """Return 00:00 UTC of the first day of the month *months* before *now*'s month."""
+    index = now.year * 12 + (now.month - 1) - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)

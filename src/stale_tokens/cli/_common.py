@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
@@ -31,6 +32,7 @@ __all__ = [
     "open_hydra",
     "open_kratos",
     "redact_url",
+    "redact_urls",
 ]
 
 EXIT_OK = 0
@@ -188,6 +190,14 @@ def redact_url(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+_USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact_urls(text: str) -> str:
+    """Replace the user name and password of every URL in *text* by ``***``."""
+    return _USER_INFO.sub(r"\g<scheme>***@", text)
 
 
 def _api_key(environ: Mapping[str, str]) -> str | None:

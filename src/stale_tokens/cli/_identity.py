@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
-from .._audit import AuditSink
 from .._errors import NotFoundError
 from .._kratos import KratosAdmin
 from .._reactivate import reactivate
+from ._audit import add_audit_options, open_audit_sink
 from ._common import (
     EXIT_OK,
     CommandError,
@@ -18,7 +19,6 @@ from ._common import (
     load_policy,
     open_kratos,
 )
-from ._plugins import load_plugin
 
 __all__ = ["add_identity_parsers"]
 
@@ -57,12 +57,7 @@ def add_identity_parsers(
         parser = subparsers.add_parser(name, parents=parents, help=summary, description=description)
         parser.add_argument("identity_id", metavar="IDENTITY_ID", help="the identity's UUID")
         if name == "reactivate":
-            parser.add_argument(
-                "--audit-sink",
-                metavar="MODULE:NAME",
-                help="audit sink object or factory (default: log the event as JSON on "
-                "stale_tokens.audit)",
-            )
+            add_audit_options(parser)
         else:
             parser.add_argument(
                 "--policy",
@@ -103,12 +98,10 @@ async def _run_unexempt(arguments: argparse.Namespace, console: Console) -> int:
 
 
 async def _run_reactivate(arguments: argparse.Namespace, console: Console) -> int:
-    audit: AuditSink | None = None
-    if arguments.audit_sink:
-        audit = load_plugin(arguments.audit_sink, option="--audit-sink", method="emit")
-
     async def activate(kratos: KratosAdmin, identity_id: str) -> None:
-        await reactivate(kratos, identity_id, audit=audit)
+        async with contextlib.AsyncExitStack() as stack:
+            audit = open_audit_sink(arguments, console, stack)
+            await reactivate(kratos, identity_id, audit=audit)
 
     await _on_identity(arguments, console, activate)
     console.stdout.write(f"identity {arguments.identity_id} is active again\n")

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from .._audit import AuditSink
 from .._breaker import (
     DEFAULT_MAX_DESTRUCTIVE_COUNT,
     DEFAULT_MAX_DESTRUCTIVE_FRACTION,
@@ -20,6 +19,7 @@ from .._lock import SweepLock
 from .._notify import Notifier
 from .._report import SweepAbortedError, SweepReport
 from .._sweeper import DEFAULT_CONCURRENCY, DEFAULT_RECENT_SESSION_WINDOW_SECONDS, sweep
+from ._audit import add_audit_options, open_audit_sink
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -104,11 +104,6 @@ def add_sweep_parser(
         "them on stale_tokens.notify, which sends nothing)",
     )
     parser.add_argument(
-        "--audit-sink",
-        metavar="MODULE:NAME",
-        help="audit sink object or factory (default: log each event as JSON on stale_tokens.audit)",
-    )
-    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="show no progress line on a terminal and no progress log lines elsewhere",
@@ -143,6 +138,7 @@ def add_sweep_parser(
         help="check the fraction only when at least N identities were listed "
         "(default: %(default)s)",
     )
+    add_audit_options(parser)
     add_connection_options(parser, needs_hydra=True)
     parser.set_defaults(run=run_sweep)
 
@@ -161,9 +157,6 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
     notifier: Notifier | None = None
     if arguments.notifier:
         notifier = load_plugin(arguments.notifier, option="--notifier", method="notify")
-    audit: AuditSink | None = None
-    if arguments.audit_sink:
-        audit = load_plugin(arguments.audit_sink, option="--audit-sink", method="emit")
     lock: SweepLock | None = FileSweepLock(arguments.lock_file) if arguments.lock_file else None
 
     now = datetime.now(UTC)
@@ -174,6 +167,7 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
 
     kratos = open_kratos(arguments, console)
     async with kratos, contextlib.AsyncExitStack() as stack:
+        audit = open_audit_sink(arguments, console, stack)
         hydra = open_hydra(arguments, console)
         if hydra is not None:
             await stack.enter_async_context(hydra)
