@@ -72,7 +72,7 @@ def main(
         stdout=stdout,
         stderr=stderr,
         environ=os.environ if environ is None else environ,
-        is_terminal=stderr.isatty(),
+        status_line=StatusLine(stderr) if stderr.isatty() else None,
         transport=transport,
     )
 
@@ -85,9 +85,10 @@ def main(
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
     verbosity = -1 if arguments.quiet else arguments.verbose
-    status_line = StatusLine(stderr) if console.is_terminal else None
     restore_logging = configure_logging(
-        max(verbosity, 1) if arguments.debug else verbosity, stream=stderr, status_line=status_line
+        max(verbosity, 1) if arguments.debug else verbosity,
+        stream=stderr,
+        status_line=console.status_line,
     )
     try:
         return _run(arguments, console)

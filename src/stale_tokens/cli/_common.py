@@ -16,6 +16,7 @@ from .._http import DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 from .._hydra import HydraAdmin
 from .._kratos import DEFAULT_PAGE_SIZE, KratosAdmin
 from .._policy import Policy
+from ._logging import StatusLine
 
 __all__ = [
     "API_KEY_VARIABLE",
@@ -66,7 +67,8 @@ class Console:
         stdout: Results: reports, tables, JSON.
         stderr: Errors, log records and the progress line.
         environ: Environment variables, for URLs and the API key.
-        is_terminal: Whether stderr is a terminal, which turns on the progress line.
+        status_line: The progress line on stderr when it is a terminal, else
+            ``None``. The log handler clears it before each record.
         transport: The transport of the Kratos and Hydra clients, such as an
             emulator's in-process one; ``None`` uses the network.
     """
@@ -74,7 +76,7 @@ class Console:
     stdout: TextIO
     stderr: TextIO
     environ: Mapping[str, str]
-    is_terminal: bool
+    status_line: StatusLine | None
     transport: httpx.AsyncBaseTransport | None = None
 
 

@@ -32,7 +32,6 @@ from ._common import (
     open_kratos,
 )
 from ._lock import FileSweepLock
-from ._logging import StatusLine
 from ._plugins import load_plugin
 from ._progress import ProgressKratos, SweepProgress
 
@@ -162,8 +161,7 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
     now = datetime.now(UTC)
     progress: SweepProgress | None = None
     if not arguments.no_progress:
-        status_line = StatusLine(console.stderr) if console.is_terminal else None
-        progress = SweepProgress(policy=policy, now=now, status_line=status_line)
+        progress = SweepProgress(policy=policy, now=now, status_line=console.status_line)
 
     kratos = open_kratos(arguments, console)
     async with kratos, contextlib.AsyncExitStack() as stack:
