@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -274,3 +279,71 @@ def test_settings_reject_invalid_value(name: str, value: str) -> None:
     """An unparseable or out-of-range value raises ConfigurationError naming the variable."""
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_environ({name: value})
+
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "run_demo.py"
+DEMO_TIMEOUT = 120.0
+
+
+@pytest.fixture
+def demo() -> Iterator[subprocess.Popen[str]]:
+    """Start the demo on its smallest population; kill it if a test left it running."""
+    process = subprocess.Popen(  # noqa: S603 - this repository's own script.
+        [sys.executable, str(DEMO), "--identities", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    with process:
+        yield process
+        if process.poll() is None:
+            process.kill()
+
+
+def app_pid(line: str) -> int | None:
+    match = re.search(r"Example app \(uvicorn, pid (\d+)\)", line)
+    return None if match is None else int(match.group(1))
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_demo_runs_end_to_end(demo: subprocess.Popen[str]) -> None:
+    """The demo sweeps a small population, proves the revocations and stops the app."""
+    output, _ = demo.communicate(timeout=DEMO_TIMEOUT)
+    pids = [pid for line in output.splitlines() if (pid := app_pid(line)) is not None]
+
+    assert demo.returncode == 0, output
+    assert len(pids) == 1
+    assert not is_running(pids[0])
+    assert "Kratos writes during the dry run: 0." in output
+    assert re.search(r"sessions of revoked users: before 200 for (\d+), after 401 for \1\.", output)
+    assert re.search(r"token pairs: inactive for \d+\.", output)
+    assert "A second sweep right after: due nothing, done nothing" in output
+    assert "Failed: 0." in output
+
+
+def test_demo_sigint_stops_every_process(demo: subprocess.Popen[str]) -> None:
+    """SIGINT while the app runs ends the demo with status 130 and no child left."""
+    assert demo.stdout is not None
+    pid = None
+    for line in demo.stdout:
+        pid = app_pid(line)
+        if pid is not None:
+            break
+
+    demo.send_signal(signal.SIGINT)
+    output, _ = demo.communicate(timeout=DEMO_TIMEOUT)
+
+    assert pid is not None
+    assert demo.returncode == 130, output
+    assert "Interrupted" in output
+    assert "Traceback" not in output
+    assert "Warning" not in output
+    assert not is_running(pid)

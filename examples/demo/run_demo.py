@@ -23,11 +23,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -44,6 +45,8 @@ from stale_tokens import (
     sweep,
 )
 from stale_tokens.testing import SESSION_COOKIE, OryEmulator
+
+T = TypeVar("T")
 
 EXAMPLES = Path(__file__).resolve().parents[1]
 POLICY_FILE = EXAMPLES / "fastapi_app" / "policy.toml"
@@ -195,7 +198,8 @@ async def send_traffic(app: RunningApp, members: list[Member]) -> None:
     statuses: Counter[int] = Counter()
     paths = ("/me", "/projects", "/me")
 
-    async def browse(index: int, member: Member) -> None:
+    async def browse(numbered: tuple[int, Member]) -> None:
+        index, member = numbered
         session = member.session
         if session is None:
             return
@@ -207,7 +211,7 @@ async def send_traffic(app: RunningApp, members: list[Member]) -> None:
             response = await app.http.get(path, headers=headers)
             statuses[response.status_code] += 1
 
-    await _run_all(browse(index, member) for index, member in enumerate(members))
+    await _for_each(browse, enumerate(members))
     returning = sum(member.group.name == "returning users" for member in members)
     print(
         f"   {len(members)} users ({returning} of them back after 84 to 150 days) sent "
@@ -293,7 +297,7 @@ async def whoami_statuses(ory: Ory, members: list[Member]) -> Counter[int]:
         response = await ory.http.get("/sessions/whoami", headers={"Cookie": cookie})
         statuses[response.status_code] += 1
 
-    await _run_all(ask(member) for member in members)
+    await _for_each(ask, members)
     return statuses
 
 
@@ -314,7 +318,7 @@ async def introspect(ory: Ory, members: list[Member]) -> Counter[str]:
         if member.consent is not None
         for token in (member.consent.access_token, member.consent.refresh_token)
     ]
-    await _run_all(check(token) for token in tokens)
+    await _for_each(check, tokens)
     return results
 
 
@@ -439,16 +443,17 @@ def _cancel_on_signals(scope: anyio.CancelScope) -> None:
         signal.signal(signal_number, cancel)
 
 
-async def _run_all(calls: Iterable[Awaitable[None]]) -> None:
+async def _for_each(function: Callable[[T], Awaitable[None]], items: Iterable[T]) -> None:
+    """Await ``function(item)`` for every item, CONCURRENCY at a time."""
     limiter = anyio.CapacityLimiter(CONCURRENCY)
 
-    async def limited(call: Awaitable[None]) -> None:
+    async def limited(item: T) -> None:
         async with limiter:
-            await call
+            await function(item)
 
     async with anyio.create_task_group() as tasks:
-        for call in calls:
-            tasks.start_soon(limited, call)
+        for item in items:
+            tasks.start_soon(limited, item)
 
 
 def _recently_written(
