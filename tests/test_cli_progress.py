@@ -18,7 +18,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
+    """Monotonic seconds that advance only when a test sets them."""
 
     def __init__(self) -> None:
         self.seconds = 100.0
