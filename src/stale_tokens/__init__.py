@@ -31,6 +31,7 @@ from ._markers import (
     build_step_markers,
     read_markers,
 )
+from ._metrics import Metrics
 from ._middleware import ActivityMiddleware
 from ._models import Identity, Session
 from ._notify import LoggingNotifier, Notification, Notifier
@@ -89,6 +90,7 @@ __all__ = [
     "LoggingAuditSink",
     "LoggingNotifier",
     "MetadataWriter",
+    "Metrics",
     "MissingExtraError",
     "MissingRecipientError",
     "NotFoundError",

@@ -26,6 +26,7 @@ from ._errors import ConfigurationError
 from ._extra_activity import ExtraActivitySource
 from ._lock import SweepLock
 from ._markers import DEFAULT_CLAIM_EXPIRY_SECONDS
+from ._metrics import Metrics
 from ._models import Identity
 from ._notify import LoggingNotifier, Notifier
 from ._policy import Policy
@@ -65,6 +66,7 @@ async def sweep(
     page_size: int | None = None,
     run_id: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    metrics: Metrics | None = None,
 ) -> SweepReport:
     """Apply *policy* to every Kratos identity, once per inactivity episode.
 
@@ -114,6 +116,9 @@ async def sweep(
         run_id: The run's id in claims, logs and the report; a random UUID
             by default.
         clock: Monotonic seconds, for the duration and event times.
+        metrics: Receives the report once the run ends, aborted runs
+            included, for example ``PrometheusMetrics`` from
+            ``stale_tokens.integrations.prometheus``. ``None`` records nothing.
 
     Returns:
         The report of the run.
@@ -149,7 +154,10 @@ async def sweep(
         return now + timedelta(seconds=clock() - started)
 
     def finish() -> SweepReport:
-        return report.build(duration=clock() - started)
+        result = report.build(duration=clock() - started)
+        if metrics is not None:
+            metrics.record_sweep(result)
+        return result
 
     if lock is not None and not await lock.acquire(run_id):
         report.abort_reason = "the sweep lock is held by another run, so nothing was done"
