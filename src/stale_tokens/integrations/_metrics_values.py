@@ -26,7 +26,7 @@ OUTCOME_DRY_RUN = "dry_run"
 
 @dataclass(frozen=True, slots=True)
 class SweepCounts:
-    """Counts of one sweep's actions by step: done, skipped, failed, notifications sent and failed."""
+    """Counts of one sweep's actions by step: done, skipped, failed, notifications."""
 
     done: Counter[str]
     skipped: Counter[str]
