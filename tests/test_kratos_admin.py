@@ -570,6 +570,13 @@ async def test_remove_metadata_admin_removes_present_keys(router: respx.MockRout
     ]
 
 
+async def test_remove_metadata_admin_rejects_bare_string() -> None:
+    """A single string instead of a list of keys raises instead of removing its letters."""
+    async with KratosAdmin(BASE) as kratos:
+        with pytest.raises(ConfigurationError, match=r"\['abc'\]"):
+            await kratos.remove_metadata_admin(uuid(1), "abc")
+
+
 async def test_remove_metadata_admin_skips_patch_when_absent(router: respx.MockRouter) -> None:
     """When no key is present nothing is written and the identity read is returned."""
     get = router.get(f"/admin/identities/{uuid(1)}").mock(

@@ -73,9 +73,15 @@ def key_paths(keys: Iterable[object], *, argument: str) -> list[KeyPath]:
     """Normalise ``metadata_admin`` keys into tuples of path segments.
 
     Raises:
-        ConfigurationError: If a key is empty, is neither a string nor a tuple of
-            strings, or repeats or nests inside another key of the same call.
+        ConfigurationError: If *keys* is a single string, or a key is empty, is
+            neither a string nor a tuple of strings, or repeats or nests inside
+            another key of the same call.
     """
+    if isinstance(keys, str | bytes):
+        raise ConfigurationError(
+            f"{argument} takes a list of keys, got the single string {keys!r}; write [{keys!r}]."
+        )
+
     paths: list[KeyPath] = []
     for key in keys:
         path: object = (key,) if isinstance(key, str) else key
