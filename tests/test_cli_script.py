@@ -114,7 +114,7 @@ def test_verbose_after_command_is_kept() -> None:
 
 
 def test_emulator_delegates_to_testing_server(monkeypatch: pytest.MonkeyPatch) -> None:
-X
+    """emulator starts the testing server on 127.0.0.1 with the API key from the environment."""
     calls: list[list[str]] = []
 
     def record(argv: list[str]) -> int:
