@@ -44,7 +44,15 @@ def decide(
     role_policy = policy.role_policy(facts.role)
     exempt_reason = _exempt_reason(policy, facts, role_policy)
 
-    due = _due(policy, facts, markers, role_policy, is_exempt=exempt_reason is not None, now=now)
+    due = _due(
+        policy,
+        facts,
+        markers,
+        role_policy,
+        episode=episode,
+        is_exempt=exempt_reason is not None,
+        now=now,
+    )
 
     return Decision(
         identity_id=identity.id,
@@ -61,14 +69,7 @@ def decide(
         next_step_at=due.next_step_at,
         episode=episode,
         policy_name=policy.name,
-        kind_episodes=MappingProxyType(
-            {
-                kind: format_timestamp(facts.kind_activity[kind])
-                if kind in facts.kind_activity
-                else episode
-                for kind in due.revoke_kinds
-            }
-        ),
+        kind_episodes=_kind_episodes(facts, due.revoke_kinds, episode),
     )
 
 
@@ -88,6 +89,7 @@ def _due(
     markers: EpisodeMarkers,
     role_policy: RolePolicy,
     *,
+    episode: str,
     is_exempt: bool,
     now: datetime,
 ) -> _Due:
@@ -102,11 +104,24 @@ def _due(
             return _NOTHING_DUE
         return _Due(Step.REVOKE, None, None, policy.credential_kinds.revocable_kinds)
 
-    done = markers.steps_done_in(format_timestamp(start))
+    done = markers.steps_done_in(episode)
     timeline = _timeline(policy, role_policy, facts, start, done)
     step, next_step, next_step_at = _pick(timeline, done, now, policy)
     revoke_kinds = _revoke_kinds(policy, facts, markers, step=step, done=done, now=now)
     return _Due(step, next_step, next_step_at, revoke_kinds)
+
+
+def _kind_episodes(
+    facts: IdentityFacts, kinds: frozenset[CredentialKind], episode: str
+) -> Mapping[CredentialKind, str]:
+    episodes = {}
+    for kind in kinds:
+        last_used = facts.kind_activity.get(kind)
+        if last_used is None or last_used == facts.last_activity_at:
+            episodes[kind] = episode
+        else:
+            episodes[kind] = format_timestamp(last_used)
+    return MappingProxyType(episodes)
 
 
 def _exempt_reason(policy: Policy, facts: IdentityFacts, role_policy: RolePolicy) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["MISSING", "lookup_path", "split_path"]
@@ -17,6 +18,8 @@ MISSING: Any = _Missing()
 """Returned by `lookup_path` when a segment of the path does not exist."""
 
 
+# A policy has a handful of paths and decide() splits each of them per identity.
+@lru_cache(maxsize=64)
 def split_path(path: str) -> tuple[str, ...]:
     """Split a dotted path such as ``"profile.role"`` into its keys.
 
