@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -535,6 +536,17 @@ async def test_set_metadata_admin_reraises_other_400(router: respx.MockRouter) -
 
     assert caught.value.reason == "traits are invalid"
     assert patch.call_count == 1
+
+
+@pytest.mark.parametrize("value", [datetime(2026, 1, 1, tzinfo=UTC), float("nan"), {1, 2}])
+async def test_set_metadata_admin_rejects_non_json_value(value: object) -> None:
+    """A value JSON cannot encode raises ConfigurationError before any request."""
+    with respx.mock(assert_all_mocked=True) as mock:
+        async with KratosAdmin(BASE) as kratos:
+            with pytest.raises(ConfigurationError, match="format_timestamp"):
+                await kratos.set_metadata_admin(uuid(1), {"last_activity_at": value})
+
+    assert mock.calls.call_count == 0
 
 
 @pytest.mark.parametrize(

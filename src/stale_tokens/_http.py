@@ -268,6 +268,13 @@ class AdminClient:
             request = self._client.build_request(
                 method, url, params=params, json=json_body, headers=self._headers
             )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"The JSON body of {operation} cannot be encoded: {exc}. Use strings, numbers, "
+                "booleans, None, lists and dicts, and format datetimes with format_timestamp."
+            ) from exc
+
+        try:
             response = await self._client.send(request, stream=True)
             try:
                 # Reading chunk by chunk leaves the body out of httpx.Response,
