@@ -14,8 +14,9 @@ __all__ = ["ActivitySource", "CredentialKind", "Decision", "Finding", "Step"]
 class Step(enum.StrEnum):
     """A step of the inactivity ladder, in the order an identity reaches them.
 
-    Every step but `DELETE` is reversible: an identity that signs in again
-    starts a new episode and the ladder starts over.
+    New activity starts a new episode, and the ladder starts over. Every
+    step but `DELETE` can be undone: a revoked user signs in again, and a
+    deactivated identity needs an administrator to reactivate it first.
     """
 
     NONE = "none"
@@ -94,10 +95,11 @@ class Decision:
         role: The role whose thresholds applied.
         account_type: The account type read from ``metadata_admin``, or
             ``"regular"`` when absent or unknown.
-        revoke_kinds: The credential kinds to revoke now. It is not empty for
-            `Step.REVOKE`, for later steps when the revocation of this episode
-            has not happened yet, and for any step (`Step.NONE` included) when
-            a credential kind went unused for its own threshold.
+        revoke_kinds: The credential kinds to revoke now. For `Step.REVOKE`,
+            and for later steps when this episode has no revocation yet, it
+            lists every kind whose threshold is not never. With any step,
+            `Step.NONE` included, it lists a kind that went unused for its own
+            threshold.
         next_step: The step after `step` on this identity's ladder, or ``None``.
         next_step_at: When `next_step` becomes due if the identity stays
             inactive, aware UTC, or ``None``.
@@ -141,7 +143,7 @@ class Decision:
     def revokes_account(self) -> bool:
         """Whether this decision carries the account-level revocation of the episode.
 
-        True for `Step.REVOKE` and for later steps whose `revoke_kinds` is not
-        empty; False when only kinds unused for their own threshold are revoked.
+        True when `step` is `Step.REVOKE` or later and `revoke_kinds` is not
+        empty. False when only kinds unused for their own threshold are revoked.
         """
         return self.step.rank >= Step.REVOKE.rank and bool(self.revoke_kinds)
