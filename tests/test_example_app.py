@@ -322,7 +322,9 @@ def test_demo_runs_end_to_end(demo: subprocess.Popen[str]) -> None:
     assert demo.returncode == 0, output
     assert len(pids) == 1
     assert not is_running(pids[0])
-    assert "Kratos writes during the dry run: 0." in output
+    assert "During the dry run: 0 Kratos writes, 0 emails, 0 audit rows." in output
+    assert re.search(r"Emails accepted by the SMTP server on 127\.0\.0\.1:\d+: [1-9]", output)
+    assert re.search(r"\| \d{4}-\d{2}  tokens_revoked_stale +[1-9]", output)
     assert re.search(r"sessions of revoked users: before 200 for (\d+), after 401 for \1\.", output)
     assert re.search(r"token pairs: inactive for \d+\.", output)
     assert "A second sweep right after: due nothing, done nothing" in output

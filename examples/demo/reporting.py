@@ -1,15 +1,31 @@
-"""The demo's output: sweep reports, sent messages, audit events and the per-group table."""
+"""The demo's output, and the local mail server and audit table it reads back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from population import Population
+from sqlalchemy import func, select
 
-from stale_tokens import AuditEvent, Notification, SweepReport
+from stale_tokens import SweepReport
+from stale_tokens.integrations.sql import SqlAuditSink
 
-__all__ = ["DemoAuditSink", "DemoNotifier", "print_groups", "print_report"]
+__all__ = [
+    "MailBox",
+    "audit_rows",
+    "print_audit",
+    "print_groups",
+    "print_mail",
+    "print_report",
+    "serve_mail",
+]
 
 _STEP_NAMES = {
     "warn": "warn",
@@ -23,56 +39,50 @@ _EVENT_NAMES = {
 
 
 @dataclass(slots=True)
-class DemoNotifier:
-    """A `Notifier` that keeps each message and renders it as the email a user would get."""
+class MailBox:
+    """An aiosmtpd handler that keeps every message it accepts."""
 
-    sent: list[Notification] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
 
-    async def notify(self, notification: Notification) -> None:
-        """Keep *notification*."""
-        self.sent.append(notification)
-
-    def print_summary(self) -> None:
-        """Print how many messages went out per step, and the first warning in full."""
-        steps = Counter(notification.step for notification in self.sent)
-        print(f"   Messages sent: {_join(steps) or 'none'}.")
-        warnings = [n for n in self.sent if n.step == "warn"]
-        if warnings:
-            print("   The first warning, as a user reads it:")
-            for line in render_email(warnings[0]).splitlines():
-                print(f"   | {line}")
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        """Keep the message and accept it."""
+        content = envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        message = message_from_bytes(raw, policy=policy.default)
+        if isinstance(message, EmailMessage):
+            self.messages.append(message)
+        return "250 OK"
 
 
-def render_email(notification: Notification) -> str:
-    """Write the warning email; every number comes from the policy's decision."""
-    traits = notification.identity.traits if isinstance(notification.identity.traits, dict) else {}
-    name = (traits.get("name") or {}).get("first", "there")
-    deadline = notification.next_step_at
-    when = "soon" if deadline is None else f"on {deadline:%d %B %Y at %H:%M} UTC"
-    return (
-        f"To: {traits.get('email', '(no address)')}\n"
-        f"Subject: Your sessions will be signed out {when}\n"
-        f"\n"
-        f"Hi {name}, you have not used your account for {notification.days_inactive} days.\n"
-        f"For your security we sign out every device {when}.\n"
-        f"Sign in before then to keep your sessions; signing in later works too."
+@asynccontextmanager
+async def serve_mail(host: str) -> AsyncIterator[tuple[MailBox, int]]:
+    """Serve SMTP on *host* and a free port while the block runs; yield the mail box and port."""
+    mailbox = MailBox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(mailbox, hostname="mail.example.org"), host=host, port=0
     )
+    try:
+        yield mailbox, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
 
 
-@dataclass(slots=True)
-class DemoAuditSink:
-    """An `AuditSink` that keeps every event in memory."""
+async def audit_rows(audit: SqlAuditSink) -> list[tuple[str, str, str]]:
+    """Return ``(identity_id, event_type, outcome)`` of every row in the audit table."""
+    table = audit.table
+    query = select(table.c.identity_id, table.c.event_type, table.c.outcome)
+    async with audit.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
 
-    events: list[AuditEvent] = field(default_factory=list)
 
-    async def emit(self, event: AuditEvent) -> None:
-        """Keep *event*."""
-        self.events.append(event)
-
-    def print_summary(self) -> None:
-        """Print the number of events per type and outcome."""
-        types = Counter(f"{event.type} ({event.outcome})" for event in self.events)
-        print(f"   Audit events: {_join(types) or 'none'}.")
+async def count_audit_rows(audit: SqlAuditSink) -> int:
+    """Return the number of rows in the audit table, creating it when missing."""
+    await audit.create_table()
+    async with audit.engine.connect() as connection:
+        total = (await connection.execute(select(func.count()).select_from(audit.table))).scalar()
+    return int(total or 0)
 
 
 def print_report(report: SweepReport) -> None:
@@ -94,21 +104,46 @@ def print_report(report: SweepReport) -> None:
     print(f"   Bad data found and handled: {_join(codes) or 'none'}.")
 
 
-def print_groups(population: Population, events: list[AuditEvent]) -> None:
-    """Print, per group, the sweep's actions next to the outcome the policy leads to."""
+def print_mail(mailbox: MailBox, port: int) -> None:
+    """Print how many emails the local server accepted, and the first one in full."""
+    print(f"   Emails accepted by the SMTP server on 127.0.0.1:{port}: {len(mailbox.messages)}.")
+    if not mailbox.messages:
+        return
+    first = mailbox.messages[0]
+    body = first.get_body(preferencelist=("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    print("   The first one, as its recipient reads it:")
+    print(f"   | To: {first['To']}")
+    print(f"   | Subject: {first['Subject']}")
+    print("   |")
+    for line in str(text).strip().splitlines():
+        print(f"   | {line}".rstrip())
+
+
+async def print_audit(audit: SqlAuditSink, url: str) -> list[tuple[str, str, str]]:
+    """Print the audit table's rows per month and event type; return every row."""
+    rows = await audit_rows(audit)
+    print(f"   Audit rows in {url} (table {audit.table.name}): {len(rows)}.")
+    for count in await audit.monthly_counts():
+        print(f"   | {count.month:%Y-%m}  {count.event_type:<24} {count.count}")
+    return rows
+
+
+def print_groups(population: Population, rows: list[tuple[str, str, str]]) -> None:
+    """Print, per group, the sweep's actions from the audit table next to the expected outcome."""
     actions: dict[str, Counter[str]] = defaultdict(Counter)
     group_of = {member.identity_id: member.group.name for member in population.members}
-    for event in events:
-        if event.outcome == "success" and event.type in _EVENT_NAMES:
-            actions[group_of[event.identity_id]][_EVENT_NAMES[event.type]] += 1
+    for identity_id, event_type, outcome in rows:
+        if outcome == "success" and event_type in _EVENT_NAMES:
+            actions[group_of[identity_id]][_EVENT_NAMES[event_type]] += 1
 
     sizes = Counter(member.group.name for member in population.members)
+    expected = {member.group.name: member.group.expected for member in population.members}
     width = max(len(name) for name in sizes)
-    print(f"   {'group':<{width}}  {'size':>5}  {'sweep did':<24}  expected")
+    print(f"   {'group':<{width}}  {'size':>5}  {'sweep did':<12}  expected")
     for name, size in sizes.items():
-        group = next(m.group for m in population.members if m.group.name == name)
         did = _join(actions[name]) or "nothing"
-        print(f"   {name:<{width}}  {size:>5}  {did:<24}  {group.expected}")
+        print(f"   {name:<{width}}  {size:>5}  {did:<12}  {expected[name]}")
 
 
 def _join(counts: object, names: dict[str, str] | None = None) -> str:

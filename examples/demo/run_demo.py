@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -34,16 +35,28 @@ import anyio
 import anyio.abc
 import httpx
 from population import Member, Population, seed_population
-from reporting import DemoAuditSink, DemoNotifier, print_groups, print_report
+from reporting import (
+    MailBox,
+    audit_rows,
+    count_audit_rows,
+    print_audit,
+    print_groups,
+    print_mail,
+    print_report,
+    serve_mail,
+)
 
 from stale_tokens import (
     HydraAdmin,
     KratosAdmin,
     Policy,
     SweepAbortedError,
+    SweepReport,
     parse_timestamp,
     sweep,
 )
+from stale_tokens.integrations.smtp import SmtpNotifier
+from stale_tokens.integrations.sql import SqlAuditSink
 from stale_tokens.testing import SESSION_COOKIE, OryEmulator
 
 T = TypeVar("T")
@@ -51,6 +64,8 @@ T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parents[1]
 POLICY_FILE = EXAMPLES / "fastapi_app" / "policy.toml"
 LOOPBACK = "127.0.0.1"
+# Only printed in the emails; the Kratos self-service UI's usual address.
+SIGN_IN_URL = "http://127.0.0.1:4455/login"
 DEFAULT_IDENTITIES = 2400
 APP_START_TIMEOUT = 20.0
 APP_STOP_TIMEOUT = 8.0
@@ -77,6 +92,28 @@ class RunningApp:
     url: str
     pid: int
     http: httpx.AsyncClient
+
+
+@dataclass(frozen=True, slots=True)
+class Sweeper:
+    """The clients, plug-ins and policy that every sweep of the demo uses."""
+
+    kratos: KratosAdmin
+    hydra: HydraAdmin
+    notifier: SmtpNotifier
+    audit: SqlAuditSink
+    policy: Policy
+
+    async def run(self, *, dry_run: bool = False) -> SweepReport:
+        """Run one sweep and return its report."""
+        return await sweep(
+            kratos=self.kratos,
+            hydra=self.hydra,
+            policy=self.policy,
+            notifier=self.notifier,
+            audit=self.audit,
+            dry_run=dry_run,
+        )
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -138,59 +175,81 @@ async def run(arguments: argparse.Namespace) -> int:
 
 async def demonstrate(ory: Ory, app: RunningApp, population: Population) -> None:
     """Send traffic, wait for the flush, plan, sweep and check the outcome."""
-    policy = Policy.from_toml(POLICY_FILE)
     travellers = [m for m in population.members if m.group.sends_traffic]
-
     print("\n1. Traffic and activity tracking")
     await send_traffic(app, travellers)
     await wait_for_flush(app, len(travellers))
     fresh = _recently_written(ory.emulator, travellers, within_seconds=300)
     print(
         f"   metadata_admin.last_activity_at is from the last 5 minutes for "
-        f"{fresh} of {len(travellers)} of these users, written by the app's tracker."
+        f"{fresh} of {len(travellers)} of these users."
     )
 
     revocable = population.where(expected_prefix="sessions and OAuth2")
     revocable += population.where(expected_prefix="revoked")
     sessions_before = await whoami_statuses(ory, [m for m in revocable if m.session])
 
-    async with (
-        KratosAdmin(ory.url, api_key=ory.api_key) as kratos,
-        HydraAdmin(ory.url, api_key=ory.api_key) as hydra,
-    ):
-        print("\n2. Dry run")
-        writes_before = sum(ory.emulator.writes.values())
-        plan = await sweep(kratos=kratos, hydra=hydra, policy=policy, dry_run=True)
-        writes = sum(ory.emulator.writes.values()) - writes_before
-        print_report(plan)
-        print(f"   Kratos writes during the dry run: {writes}.")
-
-        print("\n3. Sweep")
-        notifier = DemoNotifier()
-        audit = DemoAuditSink()
-        try:
-            report = await sweep(
-                kratos=kratos, hydra=hydra, policy=policy, notifier=notifier, audit=audit
+    with tempfile.TemporaryDirectory(prefix="stale-tokens-demo-") as directory:
+        audit_url = f"sqlite:///{Path(directory) / 'audit.db'}"
+        async with (
+            serve_mail(LOOPBACK) as (mailbox, smtp_port),
+            SqlAuditSink(audit_url) as audit,
+            KratosAdmin(ory.url, api_key=ory.api_key) as kratos,
+            HydraAdmin(ory.url, api_key=ory.api_key) as hydra,
+        ):
+            notifier = SmtpNotifier(
+                sender="Example Security <security@example.org>",
+                sign_in_url=SIGN_IN_URL,
+                host=LOOPBACK,
+                port=smtp_port,
+                tls="none",
             )
-        except SweepAbortedError as exc:
-            print(f"   The sweep was aborted: {exc.report.abort_reason}")
-            raise
-        print_report(report)
-        notifier.print_summary()
-        audit.print_summary()
+            sweeper = Sweeper(
+                kratos=kratos,
+                hydra=hydra,
+                notifier=notifier,
+                audit=audit,
+                policy=Policy.from_toml(POLICY_FILE),
+            )
+            await plan_and_sweep(ory, sweeper, mailbox, smtp_port, audit_url)
 
-        print("\n4. Proof")
-        await prove(ory, app, population, revocable, sessions_before)
+            print("\n4. Proof")
+            await prove(ory, app, population, revocable, sessions_before)
 
-        print("\n5. Per group")
-        print_groups(population, audit.events)
+            print("\n5. Per group, from the audit table")
+            print_groups(population, await audit_rows(audit))
 
-        again = await sweep(kratos=kratos, hydra=hydra, policy=policy, notifier=notifier)
-        print(
-            f"\n6. A second sweep right after: due {dict(again.due) or 'nothing'}, "
-            f"done {dict(again.done) or 'nothing'}: each step happens once per "
-            "inactivity episode."
-        )
+            again = await sweeper.run()
+            print(
+                f"\n6. A second sweep right after: due {dict(again.due) or 'nothing'}, "
+                f"done {dict(again.done) or 'nothing'}, {len(mailbox.messages)} emails in "
+                "total: each step happens once per inactivity episode."
+            )
+
+
+async def plan_and_sweep(
+    ory: Ory, sweeper: Sweeper, mailbox: MailBox, smtp_port: int, audit_url: str
+) -> None:
+    """Run the dry run, check it changed nothing, then run the real sweep."""
+    print("\n2. Dry run")
+    writes_before = sum(ory.emulator.writes.values())
+    plan = await sweeper.run(dry_run=True)
+    writes = sum(ory.emulator.writes.values()) - writes_before
+    print_report(plan)
+    print(
+        f"   During the dry run: {writes} Kratos writes, {len(mailbox.messages)} emails, "
+        f"{await count_audit_rows(sweeper.audit)} audit rows."
+    )
+
+    print("\n3. Sweep")
+    try:
+        report = await sweeper.run()
+    except SweepAbortedError as exc:
+        print(f"   The sweep was aborted: {exc.report.abort_reason}")
+        raise
+    print_report(report)
+    print_mail(mailbox, smtp_port)
+    await print_audit(sweeper.audit, audit_url)
 
 
 async def send_traffic(app: RunningApp, members: list[Member]) -> None:
@@ -278,7 +337,7 @@ async def prove(
     )
 
     for label, members in (
-        ("warned users keep their sessions", population.where(expected_prefix="warned")),
+        ("warned users", population.where(expected_prefix="warned")),
         ("users who sent traffic", [m for m in population.members if m.group.sends_traffic]),
         ("exempt accounts with a session", population.where(expected_prefix="exempt")),
     ):
