@@ -35,7 +35,7 @@ class HydraAdmin(AdminClient):
         write_timeout: Seconds to send each chunk of a request.
         pool_timeout: Seconds to wait for a free connection from the pool.
         max_attempts: Attempts per request, the first one included.
-        max_retry_wait: The longest wait between attempts, in seconds.
+        max_retry_wait: The maximum wait between attempts, in seconds.
         rate_limits: Client-side requests-per-minute limits, ``None`` for none.
 
     Raises:

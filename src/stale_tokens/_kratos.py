@@ -75,7 +75,7 @@ class KratosAdmin(AdminClient):
         pool_timeout: Seconds to wait for a free connection from the pool.
         max_attempts: Attempts per request, the first one included; 1
             disables retries.
-        max_retry_wait: The longest wait between attempts, in seconds, also
+        max_retry_wait: The maximum wait between attempts, in seconds, also
             when a 429 requests a longer one.
         rate_limits: Client-side requests-per-minute limits, ``None`` for none.
         page_size: Identities per listed page.
@@ -171,15 +171,7 @@ class KratosAdmin(AdminClient):
     async def _read_identity_page(
         self, url: httpx.URL, follower: NextLinkFollower
     ) -> tuple[list[Identity], httpx.URL | None]:
-        operation = "list identities"
-        reply = await self._request(
-            "GET",
-            url,
-            operation=operation,
-            endpoint_class=EndpointClass.IDENTITY_LISTINGS,
-            is_idempotent=True,
-        )
-        entries = self._decode_list(reply, operation=operation, noun="identities")
+        entries, reply = await self._read_listing(url, operation="list identities")
 
         page: list[Identity] = []
         for position, entry in enumerate(entries):
@@ -346,14 +338,7 @@ class KratosAdmin(AdminClient):
         url: httpx.URL | None = first_url
         sessions: list[Session] = []
         while url is not None:
-            reply = await self._request(
-                "GET",
-                url,
-                operation=operation,
-                endpoint_class=EndpointClass.IDENTITY_LISTINGS,
-                is_idempotent=True,
-            )
-            entries = self._decode_list(reply, operation=operation, noun="sessions")
+            entries, reply = await self._read_listing(url, operation=operation)
             for entry in entries:
                 try:
                     sessions.append(Session.from_json(entry))
@@ -367,9 +352,9 @@ class KratosAdmin(AdminClient):
         """Delete every session of the identity, which signs it out everywhere.
 
         Returns:
-            ``True`` if sessions were deleted; ``False`` if Kratos found none,
-            which it reports with 404 for an identity without sessions and for
-            an unknown identity alike.
+            ``True`` if sessions were deleted, ``False`` if Kratos found none.
+            Kratos returns 404 both for an identity without sessions and for
+            an unknown identity.
 
         Raises:
             BadRequestError: If the id is not a UUID.
@@ -456,15 +441,23 @@ class KratosAdmin(AdminClient):
                 reply, operation=operation, detail=f"the body is not an identity ({exc})"
             ) from exc
 
-    def _decode_list(self, reply: Reply, *, operation: str, noun: str) -> list[Any]:
+    async def _read_listing(self, url: httpx.URL, *, operation: str) -> tuple[list[Any], Reply]:
+        """Read one page of a listing and return its entries with the reply they came in."""
+        reply = await self._request(
+            "GET",
+            url,
+            operation=operation,
+            endpoint_class=EndpointClass.IDENTITY_LISTINGS,
+            is_idempotent=True,
+        )
         data = self._decode_json(reply, operation=operation)
         if not isinstance(data, list):
             raise self._invalid_response(
                 reply,
                 operation=operation,
-                detail=f"the body is a JSON {_json_type(data)}, not an array of {noun}",
+                detail=f"the body is a JSON {_json_type(data)}, not an array",
             )
-        return data
+        return data, reply
 
 
 def _validate_page_size(page_size: int) -> int:
