@@ -733,6 +733,25 @@ async def test_kratos_admin_keeps_injected_client_open(router: respx.MockRouter)
     assert route.calls.last.request.headers["X-Tenant"] == "t1"
 
 
+async def test_kratos_admin_sends_configured_timeouts(router: respx.MockRouter) -> None:
+    """The four timeouts reach each request of the client KratosAdmin creates."""
+    route = router.get(f"/admin/identities/{uuid(1)}").mock(
+        return_value=httpx.Response(200, json=identity_json(uuid(1)))
+    )
+
+    async with KratosAdmin(
+        BASE, connect_timeout=1.5, read_timeout=2.5, write_timeout=3.5, pool_timeout=4.5
+    ) as kratos:
+        await kratos.get_identity(uuid(1))
+
+    assert route.calls.last.request.extensions["timeout"] == {
+        "connect": 1.5,
+        "read": 2.5,
+        "write": 3.5,
+        "pool": 4.5,
+    }
+
+
 async def test_kratos_admin_closes_owned_client() -> None:
     """The client KratosAdmin creates is closed by aclose."""
     kratos = KratosAdmin(BASE)
