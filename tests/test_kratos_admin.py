@@ -250,9 +250,10 @@ async def test_iter_identities_stops_on_empty_page_with_next(router: respx.MockR
 async def test_iter_identities_skips_entry_without_id(
     router: respx.MockRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An entry without an id is logged without its data, counted, and the page goes on."""
-    entries = page(1, 3)
+    """Entries without an id are logged without their data, counted, and the page goes on."""
+    entries: list[Any] = page(1, 3)
     entries[1] = {"traits": {"email": "leak@example.org"}, "state": "active"}
+    entries.append("leak2@example.org")
     router.get("/admin/identities").mock(return_value=httpx.Response(200, json=entries))
 
     with caplog.at_level(logging.WARNING, logger="stale_tokens.kratos"):
@@ -260,10 +261,12 @@ async def test_iter_identities_skips_entry_without_id(
             ids = await collect(kratos)
 
     assert ids == [uuid(1), uuid(3)]
-    assert kratos.skipped_identities == 1
-    assert len(caplog.records) == 1
+    assert kratos.skipped_identities == 2
+    assert len(caplog.records) == 2
     assert "entry 1" in caplog.records[0].getMessage()
+    assert "entry 3" in caplog.records[1].getMessage()
     assert "leak@example.org" not in caplog.text
+    assert "leak2@example.org" not in caplog.text
 
 
 async def test_iter_identity_pages_yields_lists(router: respx.MockRouter) -> None:

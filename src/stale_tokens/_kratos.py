@@ -180,7 +180,7 @@ class KratosAdmin(AdminClient):
             except ValueError:
                 self.skipped_identities += 1
                 self._logger.warning(
-                    "Skipped entry %d of an identity page from %s: it has no string id",
+                    "Skipped entry %d of an identity page from %s: not an object with a string id",
                     position,
                     url.path,
                 )
@@ -344,7 +344,9 @@ class KratosAdmin(AdminClient):
                     sessions.append(Session.from_json(entry))
                 except ValueError:
                     self.skipped_sessions += 1
-                    self._logger.warning("Skipped a session of %s without a string id", url.path)
+                    self._logger.warning(
+                        "Skipped a session of %s: not an object with a string id", url.path
+                    )
             url = follower.next_url(reply.headers) if entries else None
         return sessions
 
