@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
 import stamina
 
@@ -23,6 +24,7 @@ from stale_tokens import (
 )
 from stale_tokens.testing import Fault, OryEmulator
 from sweeping import (
+    BASE_URL,
     NOW,
     RecordingAuditSink,
     RecordingNotifier,
@@ -539,6 +541,12 @@ async def test_sweep_revokes_hydra_tokens(emulator: OryEmulator) -> None:
             kratos=kratos, hydra=hydra, policy=Policy(), now=NOW, circuit_breaker=NO_BREAKER
         )
 
+    async with httpx.AsyncClient(transport=emulator.transport(), base_url=BASE_URL) as client:
+        introspected = await client.post(
+            "/admin/oauth2/introspect", data={"token": consent.access_token}
+        )
+
+    assert introspected.json() == {"active": False}
     assert emulator.requests["revoke_consent_sessions"] == 1
     assert emulator.requests["revoke_login_sessions"] == 1
     assert not emulator.hydra.is_token_active(consent.access_token)
