@@ -20,6 +20,7 @@ import anyio
 import httpx
 
 from .._errors import ConfigurationError, OryConnectionError, OryError, UnauthorizedError
+from ._audit import DATABASE_URL_VARIABLE
 from ._audit_report import add_report_parser
 from ._common import (
     API_KEY_VARIABLE,
@@ -110,10 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Revoke the sessions and tokens of inactive Ory Kratos identities.",
-        epilog=f"environment: {KRATOS_URL_VARIABLE} and {HYDRA_URL_VARIABLE} are the admin "
-        f"URLs; {API_KEY_VARIABLE} is the Ory Network API key, sent to Kratos and Hydra as "
-        "a bearer token and read only from the environment. Exit status: 0 done, 1 some "
-        "identities failed or Kratos or Hydra failed, 2 usage error or aborted run.",
+        epilog=f"""environment variables:
+  {KRATOS_URL_VARIABLE}, {HYDRA_URL_VARIABLE}
+                 admin API URLs, when --kratos-url or --hydra-url is not given
+  {API_KEY_VARIABLE}    Ory Network API key, sent to Kratos and Hydra as a bearer
+                 token; read only from the environment, never from an option
+  {DATABASE_URL_VARIABLE}
+                 database of the SQL audit table
+
+exit status:
+  0  done
+  1  some identities failed, or Kratos, Hydra or the database failed
+  2  usage error, or a sweep aborted by the circuit breaker or the lock
+""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
