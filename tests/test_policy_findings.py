@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -313,3 +315,78 @@ def test_days_never_negative() -> None:
 
     assert decision.days_inactive == 0
     assert decision.step is Step.NONE
+
+
+def random_json(generator: random.Random, depth: int = 0) -> Any:
+    """Return a random JSON value, biased towards values that look like timestamps."""
+    shape = generator.randrange(14 if depth < 2 else 12)
+    if shape == 12:
+        return [random_json(generator, depth + 1) for _ in range(2)]
+    if shape == 13:
+        keys = generator.sample(FUZZ_KEYS, k=generator.randint(0, len(FUZZ_KEYS)))
+        return {key: random_json(generator, depth + 1) for key in keys}
+    scalars: list[Any] = [
+        None,
+        True,
+        False,
+        generator.randint(-(10**12), 10**12),
+        generator.uniform(-1e9, 1e9),
+        "",
+        "service",
+        "admin",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2026-05-01T00:00:00+14:00",
+        format_timestamp(NOW - timedelta(days=generator.randint(0, 2000))),
+    ]
+    return scalars[shape]
+
+
+FUZZ_KEYS = [
+    "last_activity_at",
+    "last_activity_by_kind",
+    "browser_session",
+    "oauth2",
+    "account_type",
+    "skip_stale_revocation",
+    "stale_tokens",
+    "episode",
+    "steps",
+    "warn",
+    "revoke",
+    "kinds",
+    "claim",
+    "role",
+]
+
+
+def test_decide_never_raises_on_random_data() -> None:
+    """Random JSON in traits, metadata_admin and created_at never raises or exempts by accident."""
+    generator = random.Random(20260601)
+    policy = Policy(ladder=Ladder(delete_enabled=True))
+
+    outcomes: Counter[bool] = Counter()
+    for _ in range(1000):
+        data = {
+            "id": IDENTITY_ID,
+            "state": generator.choice(["active", "inactive", "deleted", 3]),
+            "traits": random_json(generator),
+            "metadata_admin": random_json(generator),
+            "created_at": random_json(generator),
+        }
+        identity = Identity.from_json(data)
+
+        decision = policy.decide(identity, NOW)
+
+        metadata = data["metadata_admin"]
+        opted_out = isinstance(metadata, dict) and metadata.get("skip_stale_revocation") is True
+        exempt_type = isinstance(metadata, dict) and metadata.get("account_type") == "service"
+        traits = data["traits"]
+        service_role = isinstance(traits, dict) and traits.get("role") == "service"
+        assert decision.days_inactive >= 0
+        assert decision.last_activity_at <= NOW
+        assert decision.is_exempt == (opted_out or exempt_type or service_role)
+        outcomes[decision.is_exempt] += 1
+
+    assert outcomes[True] > 0
+    assert outcomes[False] > 0
