@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ._decision import CredentialKind
@@ -43,13 +43,19 @@ class _Written:
 class ActivityBuffer:
     """Newest activity per identity (and per credential kind), bounded in size.
 
-    Every method takes a lock, so `add` may be called from any thread. The lock
-    is never held across I/O; `take_due` holds it for one pass over the buffer.
+    `add` takes no lock, because the middleware calls it on every request from
+    the event loop thread, where no flush step can interleave with it. Callers
+    on other threads hold `lock` around `add`. Every other method takes `lock`
+    itself and never holds it across I/O.
     """
 
-    def __init__(self, *, max_pending: int) -> None:
-        self._lock = threading.Lock()
+    def __init__(
+        self, *, max_pending: int, early_flush_size: int, on_nearly_full: Callable[[], None]
+    ) -> None:
+        self.lock = threading.Lock()
         self._max_pending = max_pending
+        self._early_flush_size = early_flush_size
+        self._on_nearly_full = on_nearly_full
         self._activity: dict[str, float] = {}
         self._by_kind: dict[CredentialKind, dict[str, float]] = {
             kind: {} for kind in CredentialKind
@@ -61,29 +67,30 @@ class ActivityBuffer:
     def __len__(self) -> int:
         return len(self._activity)
 
-    def add(self, identity_id: str, at: float, kind: CredentialKind | None) -> bool:
+    def add(self, identity_id: str, at: float, kind: CredentialKind | None) -> None:
         """Keep *at* if it is the newest activity of *identity_id*.
 
-        Returns:
-            ``False`` when the buffer is full and *identity_id* is not in it yet,
-            so the activity was dropped (and counted in `dropped`).
+        Calls *on_nearly_full* when a new identity brings the buffer to
+        *early_flush_size*. When the buffer is full and *identity_id* is not in
+        it yet, the activity is dropped and counted in `dropped`.
         """
-        with self._lock:
-            activity = self._activity
-            previous = activity.get(identity_id)
-            if previous is None:
-                if len(activity) >= self._max_pending:
-                    self.dropped += 1
-                    return False
-                activity[identity_id] = at
-            elif at > previous:
-                activity[identity_id] = at
+        activity = self._activity
+        previous = activity.get(identity_id)
+        if previous is None:
+            size = len(activity)
+            if size >= self._max_pending:
+                self.dropped += 1
+                return
+            activity[identity_id] = at
+            if size + 1 >= self._early_flush_size:
+                self._on_nearly_full()
+        elif at > previous:
+            activity[identity_id] = at
 
-            if kind is not None:
-                by_kind = self._by_kind[kind]
-                if at > by_kind.get(identity_id, -math.inf):
-                    by_kind[identity_id] = at
-        return True
+        if kind is not None:
+            by_kind = self._by_kind[kind]
+            if at > by_kind.get(identity_id, -math.inf):
+                by_kind[identity_id] = at
 
     def take_due(self, now: float, *, min_write_interval: float, limit: int) -> list[PendingWrite]:
         """Remove and return up to *limit* identities whose write window has closed.
@@ -93,7 +100,7 @@ class ActivityBuffer:
         than *limit* allows, the least recently written go first, and among
         those the oldest activity.
         """
-        with self._lock:
+        with self.lock:
             due: list[tuple[float, float, str]] = []
             for identity_id, at in list(self._activity.items()):
                 written = self._written.get(identity_id)
@@ -113,7 +120,7 @@ class ActivityBuffer:
         Returned entries are accepted even when the buffer is full: they were
         counted when they first arrived, and they are the oldest activity.
         """
-        with self._lock:
+        with self.lock:
             for entry in entries:
                 identity_id = entry.identity_id
                 restored = entry.activity_at
@@ -128,7 +135,7 @@ class ActivityBuffer:
 
     def mark_written(self, entry: PendingWrite, written_at: float, *, max_remembered: int) -> None:
         """Remember what was written for *entry*, forgetting the oldest beyond *max_remembered*."""
-        with self._lock:
+        with self.lock:
             written = self._written.pop(entry.identity_id, None) or _Written()
             written.written_at = written_at
             if entry.activity_at is not None:

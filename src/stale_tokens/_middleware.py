@@ -64,7 +64,8 @@ class ActivityMiddleware:
                 f"websocket_interval must be 0 or more seconds, got {websocket_interval!r}"
             )
         self.app = app
-        self._tracker = tracker
+        self._add = tracker._add
+        self._clock = tracker._clock
         self._resolver = resolver
         self._excluded_paths = frozenset(exclude_paths)
         self._excluded_prefixes = tuple(exclude_path_prefixes)
@@ -81,7 +82,9 @@ class ActivityMiddleware:
             return
 
         path = scope["path"]
-        if path in self._excluded_paths or path.startswith(self._excluded_prefixes):
+        if path in self._excluded_paths or (
+            self._excluded_prefixes and path.startswith(self._excluded_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -126,16 +129,15 @@ class ActivityMiddleware:
             if isinstance(value, str) and value:
                 identity_id = value
 
-        tracker = self._tracker
         if identity_id is not None:
-            tracker._add(identity_id, tracker._clock(), kind)
+            self._add(identity_id, self._clock(), kind)
             return True
         if self._resolver is None:
             return False
 
-        now = tracker._clock()
+        now = self._clock()
         identification = self._resolver.identify(scope, now)
         if identification is None:
             return False
-        tracker._add(identification[0], now, identification[1])
+        self._add(identification[0], now, identification[1])
         return True

@@ -247,7 +247,13 @@ class ActivityTracker:
         self._max_pending = max_pending
         self._early_flush_size = max(1, math.ceil(max_pending * _EARLY_FLUSH_FILL))
 
-        self._buffer = ActivityBuffer(max_pending=max_pending)
+        self._buffer = ActivityBuffer(
+            max_pending=max_pending,
+            early_flush_size=self._early_flush_size,
+            on_nearly_full=self._request_early_flush,
+        )
+        # The middleware's per-request call, bound once.
+        self._add = self._buffer.add
         self._budget = _WriteBudget(max_writes_per_minute)
         self._resolvers: list[DeferredIdentityResolver] = []
         self._bad_request_tries: dict[str, int] = {}
@@ -334,7 +340,8 @@ class ActivityTracker:
         else:
             require_aware(at, "at")
             moment = min(at.timestamp(), now)
-        self._add(identity_id, moment, credential_kind)
+        with self._buffer.lock:
+            self._buffer.add(identity_id, moment, credential_kind)
 
     async def flush(self) -> None:
         """Write every identity whose write window has closed, within the write budget.
@@ -380,12 +387,6 @@ class ActivityTracker:
             rejected=self._rejected,
             not_found=self._not_found,
         )
-
-    def _add(self, identity_id: str, at: float, kind: CredentialKind | None) -> None:
-        buffer = self._buffer
-        buffer.add(identity_id, at, kind)
-        if len(buffer) >= self._early_flush_size:
-            self._request_early_flush()
 
     def _attach_resolver(self, resolver: DeferredIdentityResolver) -> None:
         if all(resolver is not attached for attached in self._resolvers):
