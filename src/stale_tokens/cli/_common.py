@@ -32,6 +32,7 @@ __all__ = [
     "load_policy",
     "open_hydra",
     "open_kratos",
+    "positive_int",
     "redact_url",
     "redact_urls",
 ]
@@ -80,6 +81,19 @@ class Console:
     transport: httpx.AsyncBaseTransport | None = None
 
 
+def positive_int(value: str) -> int:
+    """Parse an option value that must be a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number; pass an integer of at least 1"
+        ) from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is below 1; pass an integer of at least 1")
+    return number
+
+
 def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool) -> None:
     """Add the admin URL and client options shared by the commands that call Ory."""
     group = parser.add_argument_group("connection")
@@ -98,7 +112,7 @@ def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool
         )
     group.add_argument(
         "--max-attempts",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_ATTEMPTS,
         metavar="N",
         help="attempts per request, the first included; 1 disables retries (default: %(default)s)",
@@ -112,7 +126,7 @@ def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool
     )
     group.add_argument(
         "--page-size",
-        type=int,
+        type=positive_int,
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
         help="identities per listing page; Kratos >= 25.4 serves at most 500 "

@@ -30,6 +30,7 @@ from ._common import (
     load_policy,
     open_hydra,
     open_kratos,
+    positive_int,
 )
 from ._lock import FileSweepLock
 from ._plugins import load_plugin
@@ -69,7 +70,7 @@ def add_sweep_parser(
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=positive_int,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="identities acted on at the same time (default: %(default)s)",
