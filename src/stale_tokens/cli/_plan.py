@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from .._decision import Decision, Step
@@ -103,11 +104,7 @@ def _read_export(path: str) -> list[Identity]:
     """
     name = "stdin" if path == "-" else repr(path)
     try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as file:  # noqa: PTH123 - plain text read.
-                text = file.read()
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read --identities {name}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:

@@ -146,14 +146,7 @@ def add_sweep_parser(
 async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
     """Run one sweep and print its report; return the exit status."""
     policy = load_policy(arguments.policy)
-    try:
-        breaker = CircuitBreaker(
-            max_destructive_fraction=arguments.max_destructive_fraction,
-            max_destructive_count=arguments.max_destructive_count,
-            min_identities_for_fraction=arguments.min_identities_for_fraction,
-        )
-    except ConfigurationError as exc:
-        raise CommandError(f"invalid circuit breaker option: {exc}") from exc
+    breaker = _circuit_breaker(arguments)
     notifier: Notifier | None = None
     if arguments.notifier:
         notifier = load_plugin(arguments.notifier, option="--notifier", method="notify")
@@ -191,14 +184,26 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
             raise CommandError(f"{exc}", exit_code=EXIT_USAGE) from exc
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
+        else:
+            if progress is not None:
+                progress.finish()
         finally:
             if progress is not None:
                 progress.close()
-        if progress is not None:
-            progress.finish()
 
     _print_report(report, console.stdout, as_json=arguments.json)
     return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def _circuit_breaker(arguments: argparse.Namespace) -> CircuitBreaker:
+    try:
+        return CircuitBreaker(
+            max_destructive_fraction=arguments.max_destructive_fraction,
+            max_destructive_count=arguments.max_destructive_count,
+            min_identities_for_fraction=arguments.min_identities_for_fraction,
+        )
+    except ConfigurationError as exc:
+        raise CommandError(f"invalid circuit breaker option: {exc}") from exc
 
 
 def _print_report(report: SweepReport, stdout: TextIO, *, as_json: bool) -> None:
