@@ -20,7 +20,10 @@ def format_go_time(moment: datetime, *, nanoseconds: int = 0) -> str:
         nanoseconds: Sub-microsecond digits (0-999) that Python cannot hold but
             Go writes for values that never went through the database.
     """
-    whole = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    whole = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     fraction = f"{moment.microsecond * 1000 + nanoseconds:09d}".rstrip("0")
     offset = moment.utcoffset() or timedelta(0)
     if offset == timedelta(0):

@@ -213,14 +213,14 @@ class EmulatedKratos:
             id=identity_id,
             schema_id=schema_id,
             state=state,
-            traits={} if traits is None else copy.deepcopy(traits),
-            metadata_public=copy.deepcopy(metadata_public),
-            metadata_admin=copy.deepcopy(metadata_admin),
+            traits={} if traits is None else _copy(traits),
+            metadata_public=_copy(metadata_public),
+            metadata_admin=_copy(metadata_admin),
             created_at=created,
             updated_at=created,
             state_changed_at=created,
             external_id=external_id,
-            credentials=copy.deepcopy(dict(credentials or {})),
+            credentials=_copy(dict(credentials or {})),
         )
         self.store(record)
         return self.identity_json(identity_id)
@@ -313,7 +313,7 @@ class EmulatedKratos:
         record = self.get(identity_id)
         if record is None:
             raise KeyError(f"identity {identity_id} does not exist")
-        return self.render_identity(record, credentials="without_config")
+        return _copy(self.render_identity(record, credentials="without_config"))
 
     def session_ids(self, identity_id: str) -> list[str]:
         """Return the ids of the identity's stored sessions, newest first."""
@@ -441,6 +441,9 @@ class EmulatedKratos:
     ) -> dict[str, Any]:
         """Render an identity with the fields, nulls and omissions of Kratos v26.
 
+        The result shares its traits and metadata with the stored row, so
+        serialise or copy it before anything can change either.
+
         Args:
             admin: Include ``metadata_admin`` (admin endpoints); whoami and
                 session listings leave it out.
@@ -461,14 +464,14 @@ class EmulatedKratos:
             body["state_changed_at"] = format_go_time(
                 record.state_changed_at, nanoseconds=state_changed_nanoseconds
             )
-        body["traits"] = copy.deepcopy(record.traits)
+        body["traits"] = record.traits
         if record.verifiable_addresses:
-            body["verifiable_addresses"] = copy.deepcopy(record.verifiable_addresses)
+            body["verifiable_addresses"] = record.verifiable_addresses
         if record.recovery_addresses:
-            body["recovery_addresses"] = copy.deepcopy(record.recovery_addresses)
-        body["metadata_public"] = copy.deepcopy(record.metadata_public)
+            body["recovery_addresses"] = record.recovery_addresses
+        body["metadata_public"] = record.metadata_public
         if admin:
-            body["metadata_admin"] = copy.deepcopy(record.metadata_admin)
+            body["metadata_admin"] = record.metadata_admin
         body["created_at"] = format_go_time(record.created_at)
         body["updated_at"] = format_go_time(record.updated_at)
         body["organization_id"] = record.organization_id
@@ -539,8 +542,12 @@ class EmulatedKratos:
 
 
 def _copy(value: _T) -> _T:
-    # Bulk seeding spends most of its time in deepcopy; scalars need none.
-    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+    """Copy JSON data, several times faster than `copy.deepcopy` for bulk seeding."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [_copy(item) for item in value]  # type: ignore[return-value]
+    return value
 
 
 def _optional_moment(value: object) -> datetime | None:
