@@ -1,7 +1,7 @@
 """Throughput, peak memory and latency-bound wall time of `sweep()`.
 
 Run: ``.venv/bin/python benchmarks/sweep.py`` (100,000 identities) or
-``.venv/bin/python benchmarks/sweep.py --identities 1000000``.
+``.venv/bin/python benchmarks/sweep.py --identities 1000000 --passes 1,3``.
 
 A generated Kratos and Hydra sit behind an in-process httpx transport. Each
 listing page is built only when it is requested, from the identity's number,
@@ -12,7 +12,8 @@ the sweep writes to are kept in a small overlay.
 Three passes run on the same population:
 
 1. throughput, without tracing: identities per second;
-2. memory, under tracemalloc: the peak traced bytes;
+2. memory, under tracemalloc: the peak traced bytes, and an estimate of the
+   part that is the generated server's record of the identities written to;
 3. latency: every request waits ``--latency`` seconds before it is answered,
    and the wall time is compared with the network limit, the time the
    requests would take if only the waiting counted: pages x latency for the
@@ -29,6 +30,7 @@ import math
 import os
 import platform
 import resource
+import sys
 import time
 import tracemalloc
 from collections import Counter
@@ -49,6 +51,7 @@ STALE_EVERY = 100
 REQUESTS_PER_REVOCATION = 8
 # get, claim, re-read, marker (the notification itself is local).
 REQUESTS_PER_WARNING = 4
+WARM_UP_IDENTITIES = 1000
 
 
 def identity_id(number: int) -> str:
@@ -85,7 +88,8 @@ class GeneratedOry(httpx.AsyncBaseTransport):
         self.total = total
         self.latency = latency
         self.requests: Counter[str] = Counter()
-        self._written: dict[int, dict[str, Any]] = {}
+        self.written: dict[int, dict[str, Any]] = {}
+        """Identity number -> the fields the sweep wrote to it."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.latency:
@@ -128,7 +132,7 @@ class GeneratedOry(httpx.AsyncBaseTransport):
         return httpx.Response(200, json=body, headers={"Link": ",".join(links)})
 
     def _identity(self, number: int) -> dict[str, Any]:
-        written = self._written.get(number, {})
+        written = self.written.get(number, {})
         metadata_admin = {"last_activity_at": LAST_ACTIVITY[days_inactive(number)]}
         metadata_admin.update(written.get("metadata_admin", {}))
         return {
@@ -146,7 +150,7 @@ class GeneratedOry(httpx.AsyncBaseTransport):
 
     def _patch(self, number: int, operations: list[dict[str, Any]]) -> None:
         """Apply the ``add`` operations the sweeper sends under ``metadata_admin``."""
-        written = self._written.setdefault(number, {})
+        written = self.written.setdefault(number, {})
         for operation in operations:
             _, field, *keys = operation["path"].split("/")
             if not keys:
@@ -193,6 +197,61 @@ def network_limit(report: SweepReport, *, pages: int, latency: float, concurrenc
     return pages * latency + act_requests * latency / concurrency
 
 
+def measure_throughput(total: int, *, page_size: int, concurrency: int) -> None:
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report, transport, seconds = asyncio.run(
+        run_sweep(total, page_size=page_size, concurrency=concurrency, latency=0)
+    )
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"pass 1: {total / seconds:,.0f} identities/s ({seconds:.1f} s), done "
+        f"{dict(report.done)}, requests {dict(transport.requests)}"
+    )
+    print(f"pass 1: max RSS {rss_after / 1024:,.0f} MiB ({(rss_after - rss_before) / 1024:+,.0f})")
+
+
+def measure_memory(total: int, *, page_size: int, concurrency: int) -> None:
+    # A small untraced sweep first, so that imports and module-level caches
+    # filled on first use are not counted.
+    asyncio.run(
+        run_sweep(WARM_UP_IDENTITIES, page_size=page_size, concurrency=concurrency, latency=0)
+    )
+    tracemalloc.start()
+    report, transport, _ = asyncio.run(
+        run_sweep(total, page_size=page_size, concurrency=concurrency, latency=0)
+    )
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    overlay = deep_size(transport.written)
+    due = sum(report.due.values())
+    print(
+        f"pass 2: peak traced {peak / 2**20:,.1f} MiB with {due:,} due entries, of which the "
+        f"generated server's record of writes is about {overlay / 2**20:,.1f} MiB"
+    )
+
+
+def measure_latency(total: int, *, page_size: int, concurrency: int, latency: float) -> None:
+    report, _, seconds = asyncio.run(
+        run_sweep(total, page_size=page_size, concurrency=concurrency, latency=latency)
+    )
+    pages = math.ceil(total / page_size)
+    limit = network_limit(report, pages=pages, latency=latency, concurrency=concurrency)
+    print(
+        f"pass 3: {total:,} identities at {latency * 1000:.0f} ms per request: "
+        f"wall {seconds:.1f} s, network limit {limit:.1f} s, ratio {seconds / limit:.2f}"
+    )
+
+
+def deep_size(value: object) -> int:
+    """Estimate the bytes of a JSON-like value: containers, their items and strings."""
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(deep_size(key) + deep_size(item) for key, item in value.items())
+    elif isinstance(value, list):
+        size += sum(deep_size(item) for item in value)
+    return size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--identities", type=int, default=100_000, help="identities listed")
@@ -208,50 +267,30 @@ def main() -> None:
         help="identities in pass 3, which waits for every request (at most --identities)",
     )
     parser.add_argument(
-        "--skip-trace", action="store_true", help="skip pass 2, which tracemalloc slows down"
+        "--passes",
+        default="1,2,3",
+        help="comma-separated passes to run; pass 2 (tracemalloc) is the slowest",
     )
     options = parser.parse_args()
     total, page_size, concurrency = options.identities, options.page_size, options.concurrency
+    passes = {part.strip() for part in options.passes.split(",")}
 
     print(
         f"{platform.python_implementation()} {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs"
     )
     print(f"{total:,} identities, page size {page_size}, concurrency {concurrency}")
-
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report, transport, seconds = asyncio.run(
-        run_sweep(total, page_size=page_size, concurrency=concurrency, latency=0)
-    )
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        f"pass 1: {total / seconds:,.0f} identities/s ({seconds:.1f} s), done "
-        f"{dict(report.done)}, requests {dict(transport.requests)}"
-    )
-    print(f"pass 1: max RSS {rss_after / 1024:,.0f} MiB ({(rss_after - rss_before) / 1024:+,.0f})")
-
-    if not options.skip_trace:
-        tracemalloc.start()
-        report, _, _ = asyncio.run(
-            run_sweep(total, page_size=page_size, concurrency=concurrency, latency=0)
+    if "1" in passes:
+        measure_throughput(total, page_size=page_size, concurrency=concurrency)
+    if "2" in passes:
+        measure_memory(total, page_size=page_size, concurrency=concurrency)
+    if "3" in passes:
+        measure_latency(
+            min(options.latency_identities, total),
+            page_size=page_size,
+            concurrency=concurrency,
+            latency=options.latency,
         )
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        due = sum(report.due.values())
-        print(f"pass 2: peak traced {peak / 2**20:,.1f} MiB with {due:,} due entries")
-
-    latency_total = min(options.latency_identities, total)
-    report, _, seconds = asyncio.run(
-        run_sweep(
-            latency_total, page_size=page_size, concurrency=concurrency, latency=options.latency
-        )
-    )
-    pages = math.ceil(latency_total / page_size)
-    limit = network_limit(report, pages=pages, latency=options.latency, concurrency=concurrency)
-    print(
-        f"pass 3: {latency_total:,} identities at {options.latency * 1000:.0f} ms per request: "
-        f"wall {seconds:.1f} s, network limit {limit:.1f} s, ratio {seconds / limit:.2f}"
-    )
 
 
 if __name__ == "__main__":
