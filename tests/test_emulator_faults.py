@@ -107,19 +107,23 @@ async def test_fault_429_sends_rate_limit_headers(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(503, "temporarily_unavailable"), (500, "server_error"), (400, "invalid_request")],
+)
 async def test_fault_on_hydra_uses_oauth2_shape(
-    client: httpx.AsyncClient, emulator: OryEmulator
+    client: httpx.AsyncClient, emulator: OryEmulator, status: int, error: str
 ) -> None:
-    """A 503 on a Hydra endpoint answers in the OAuth2 error shape and revokes nothing."""
+    """An injected error on a Hydra endpoint answers in the OAuth2 shape and revokes nothing."""
     consent = emulator.hydra.grant_consent("alice")
-    emulator.add_fault(Fault("revoke_consent_sessions", status=503))
+    emulator.add_fault(Fault("revoke_consent_sessions", status=status))
 
     response = await client.delete(
         "/admin/oauth2/auth/sessions/consent", params={"subject": "alice", "all": "true"}
     )
 
-    assert response.status_code == 503
-    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.status_code == status
+    assert response.json()["error"] == error
     assert emulator.hydra.is_token_active(consent.access_token) is True
 
 

@@ -157,9 +157,18 @@ def _fault_response(scope: Scope, endpoint: str, status: int, fault: Fault | Non
     if status == 429:
         return _rate_limited(scope, fault)
     if endpoint in _HYDRA_ENDPOINTS:
-        error = "temporarily_unavailable" if status == 503 else "server_error"
-        return oauth2_error(status, error=error, description=_INJECTED)
+        return oauth2_error(status, error=_oauth2_error_code(status), description=_INJECTED)
     return kratos_error(Request(scope), status, reason=_INJECTED)
+
+
+def _oauth2_error_code(status: int) -> str:
+    if status == 503:
+        return "temporarily_unavailable"
+    if status == 401:
+        return "invalid_client"
+    if status == 403:
+        return "access_denied"
+    return "invalid_request" if status < 500 else "server_error"
 
 
 def _rate_limited(scope: Scope, fault: Fault | None) -> Response:
