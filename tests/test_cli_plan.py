@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cli_helpers import run_cli
+from stale_tokens.cli import main
 from stale_tokens.testing import OryEmulator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -294,3 +295,19 @@ def test_plan_unknown_format_exits_2(tmp_path: Path) -> None:
 
     assert result.code == 2
     assert "choose from 'table', 'json', 'csv'" in result.stderr
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_plan_closed_stdout_exits_quietly(tmp_path: Path) -> None:
+    """When the reader of stdout goes away, plan exits with 1 and writes no error."""
+    path = _write_array(tmp_path, [{"id": "9f425a8d-7efc-4768-8f23-7647a74fdf13"}])
+    stderr = io.StringIO()
+
+    code = main(["plan", "--identities", str(path)], stdout=_ClosedPipe(), stderr=stderr)
+
+    assert code == 1
+    assert stderr.getvalue() == ""

@@ -93,6 +93,10 @@ def main(
     )
     try:
         return _run(arguments, console)
+    except BrokenPipeError:
+        # The reader of stdout went away, as `stale-tokens plan ... | head` does.
+        _silence_stdout(stdout)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - every error ends as one line; --debug adds the traceback.
         if arguments.debug:
             traceback.print_exc(file=stderr)
@@ -208,6 +212,14 @@ def _describe_ory_error(
     url = getattr(arguments, option, None) or environ.get(variable, "")
     flag = "--" + option.replace("_", "-")
     return f"{exc} The {name} admin URL was {redact_url(url)!r}, from {flag} or {variable}."
+
+
+def _silence_stdout(stdout: TextIO) -> None:
+    """Point the process's stdout at /dev/null, so flushing it at exit raises no second error."""
+    if stdout is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _leaf(exc: Exception) -> Exception:
