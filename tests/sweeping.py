@@ -49,7 +49,7 @@ def metadata_admin(emulator: OryEmulator, identity_id: str) -> Any:
 
 @dataclass
 class RecordingNotifier:
-    """A notifier that keeps every notification and can be told to fail."""
+    """A notifier that keeps every notification and raises for the ids in ``failing_ids``."""
 
     sent: list[Notification] = field(default_factory=list)
     failing_ids: set[str] = field(default_factory=set)

@@ -150,7 +150,7 @@ async def test_re_engage_sends_message(emulator: OryEmulator) -> None:
 
 @pytest.mark.anyio
 async def test_deactivate_revokes_sessions(emulator: OryEmulator) -> None:
-    """Deactivation sets the state inactive, deletes sessions and whoami answers 401."""
+    """Deactivation sets the state inactive, deletes sessions, and whoami returns 401."""
     identity_id = add_identity(emulator, days_inactive=366)
     session = emulator.kratos.create_session(
         identity_id, authenticated_at=NOW - timedelta(days=366), expires_at=NOW + timedelta(days=9)

@@ -1,4 +1,4 @@
-"""What one sweep found and did: `SweepReport`, and the error an aborted sweep raises."""
+"""The outcome of one sweep, `SweepReport`, and `SweepAbortedError` for a sweep that stopped."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ class SweepReport:
     Attributes:
         run_id: Unique id of the run, also written into claim markers.
         policy_name: The policy the run applied.
-        dry_run: ``True`` when nothing was written and the counts say what a
-            real run would have done.
+        dry_run: ``True`` when nothing was written; the counts are then those
+            a real run would have reached.
         started_at: The ``now`` the policy decided against (aware UTC).
         duration: Seconds from start to end, by the injected clock.
         identities_seen: Identities listed and decided, never-active ones included.
@@ -142,8 +142,8 @@ class SweepAbortedError(StaleTokensError):
     """Raised when a sweep stopped before acting on any identity.
 
     That happens when the circuit breaker tripped, or when another sweep
-    holds the `SweepLock`. ``report`` tells what the plan found, so the
-    numbers that tripped the breaker can be checked.
+    has taken the `SweepLock`. ``report`` contains what the plan found, so
+    the numbers that tripped the breaker can be checked.
 
     Attributes:
         report: The report of the aborted run, with ``aborted=True``.

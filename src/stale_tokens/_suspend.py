@@ -2,7 +2,7 @@
 
 ``/sessions/whoami`` returns the identity's ``metadata_public`` but never its
 ``metadata_admin``, so the marker lives in ``metadata_public`` where the app
-sees it without an admin call: ``metadata_public.stale_tokens_suspended_at``,
+reads it without an admin call: ``metadata_public.stale_tokens_suspended_at``,
 an RFC 3339 timestamp. A session authenticated before that moment is
 suspended; a fresh sign-in creates a session authenticated after it and passes.
 """
@@ -86,7 +86,8 @@ def check_session_not_suspended(session: Session | Mapping[str, Any]) -> None:
 
     Raises:
         SessionSuspendedError: A 401 ``HTTPException`` as well, so Starlette
-            and FastAPI answer it without an extra exception handler.
+            and FastAPI turn it into a response without an extra exception
+            handler.
     """
     if is_session_suspended(session):
         data = session.raw if isinstance(session, Session) else session
