@@ -385,7 +385,10 @@ async def test_get_identity_shows_credentials_without_config(
 ) -> None:
     """GET shows credentials without config unless include_credential asks for it."""
     created = emulator.kratos.add_identity(
-        credentials={"password": {"identifiers": ["a"], "config": {"hashed_password": "x"}}}
+        credentials={
+            "password": {"identifiers": ["a"], "config": {"hashed_password": "x"}},
+            "totp": {"identifiers": ["a"], "config": {"totp_url": "otpauth://x"}},
+        }
     )
 
     plain = (await client.get(f"/admin/identities/{created['id']}")).json()
@@ -400,6 +403,7 @@ async def test_get_identity_shows_credentials_without_config(
 
     assert "config" not in plain["credentials"]["password"]
     assert full["credentials"]["password"]["config"] == {"hashed_password": "x"}
+    assert "config" not in full["credentials"]["totp"]
     assert invalid.status_code == 400
 
 

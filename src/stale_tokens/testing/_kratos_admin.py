@@ -128,7 +128,11 @@ class KratosAdminRoutes:
                 request, 400, reason=f"Invalid credentials type: {', '.join(unknown)}"
             )
         view: CredentialsView = "with_config" if requested else "without_config"
-        return json_response(self._kratos.render_identity(record, credentials=view))
+        body = self._kratos.render_identity(record, credentials=view)
+        for kind, credential in body.get("credentials", {}).items():
+            if kind not in requested:
+                credential.pop("config", None)
+        return json_response(body)
 
     async def create_identity(self, request: Request) -> Response:
         """``POST /admin/identities``: 201 with the new identity."""
