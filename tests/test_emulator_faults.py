@@ -114,7 +114,7 @@ async def test_fault_429_sends_rate_limit_headers(
 async def test_fault_on_hydra_uses_oauth2_shape(
     client: httpx.AsyncClient, emulator: OryEmulator, status: int, error: str
 ) -> None:
-    """An injected error on a Hydra endpoint answers in the OAuth2 shape and revokes nothing."""
+    """An injected error on a Hydra endpoint responds in the OAuth2 shape and revokes nothing."""
     consent = emulator.hydra.grant_consent("alice")
     emulator.add_fault(Fault("revoke_consent_sessions", status=status))
 

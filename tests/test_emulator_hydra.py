@@ -105,7 +105,7 @@ async def test_revoke_consent_by_request_id(
 
 @pytest.mark.anyio
 async def test_revoke_consent_unmatched_is_204(client: httpx.AsyncClient) -> None:
-    """A valid combination that matches nothing still answers 204."""
+    """A valid combination that matches nothing still returns 204."""
     response = await client.delete(CONSENT_PATH, params={"subject": "nobody", "all": "true"})
 
     assert response.status_code == 204
@@ -173,7 +173,7 @@ async def test_revoke_login_sessions_sid_wins(
 
 @pytest.mark.anyio
 async def test_revoke_login_sessions_unknown_is_204(client: httpx.AsyncClient) -> None:
-    """Unknown subjects and sids still answer 204."""
+    """Unknown subjects and sids still return 204."""
     by_subject = await client.delete(LOGIN_PATH, params={"subject": "nobody"})
     by_sid = await client.delete(LOGIN_PATH, params={"sid": "missing"})
 

@@ -368,7 +368,7 @@ async def test_identity_timestamps_keep_offset_and_trim_zeros(
 
 @pytest.mark.anyio
 async def test_get_identity_unknown_and_malformed_are_404(client: httpx.AsyncClient) -> None:
-    """Both an unknown UUID and a malformed id answer 404."""
+    """Both an unknown UUID and a malformed id return 404."""
     unknown = await client.get("/admin/identities/11111111-1111-4111-8111-111111111111")
     malformed = await client.get("/admin/identities/not-a-uuid")
 
@@ -383,7 +383,7 @@ async def test_get_identity_unknown_and_malformed_are_404(client: httpx.AsyncCli
 async def test_get_identity_shows_credentials_without_config(
     client: httpx.AsyncClient, emulator: OryEmulator
 ) -> None:
-    """GET shows credentials without config unless include_credential asks for it."""
+    """GET shows credentials without config unless include_credential requests it."""
     created = emulator.kratos.add_identity(
         credentials={
             "password": {"identifiers": ["a"], "config": {"hashed_password": "x"}},
@@ -793,7 +793,7 @@ async def test_create_identity_conflicting_external_id_is_409(
 async def test_delete_identity_cascades_sessions(
     client: httpx.AsyncClient, emulator: OryEmulator
 ) -> None:
-    """DELETE answers 204, then 404, and removes the identity's sessions."""
+    """DELETE returns 204, then 404, and removes the identity's sessions."""
     identity_id = emulator.kratos.add_identity()["id"]
     emulator.kratos.create_session(identity_id)
 

@@ -204,7 +204,7 @@ async def test_hydra_responses_match_spec(client: httpx.AsyncClient, emulator: O
 
 @pytest.mark.anyio
 async def test_fault_responses_match_spec(client: httpx.AsyncClient, emulator: OryEmulator) -> None:
-    """Injected 429 and 5xx answers fit the spec's default error responses."""
+    """Injected 429 and 5xx responses fit the spec's default error responses."""
     identity_id = emulator.kratos.add_identity()["id"]
     emulator.add_fault(Fault("get_identity", status=429, times=1))
     emulator.add_fault(Fault("get_identity", status=500, times=1))

@@ -132,7 +132,7 @@ async def test_list_sessions_expired_shows_inactive(
 
 @pytest.mark.anyio
 async def test_delete_sessions_then_404(client: httpx.AsyncClient, emulator: OryEmulator) -> None:
-    """DELETE answers 204 while sessions exist, then 404 once none are left."""
+    """DELETE returns 204 while sessions exist, then 404 once none are left."""
     identity_id = emulator.kratos.add_identity()["id"]
     emulator.kratos.create_session(identity_id)
     emulator.kratos.create_session(identity_id)
@@ -151,7 +151,7 @@ async def test_delete_sessions_then_404(client: httpx.AsyncClient, emulator: Ory
 async def test_delete_sessions_without_sessions_is_404(
     client: httpx.AsyncClient, emulator: OryEmulator
 ) -> None:
-    """An existing identity without sessions and an unknown identity both answer 404."""
+    """An existing identity without sessions and an unknown identity both return 404."""
     identity_id = emulator.kratos.add_identity()["id"]
 
     existing = await client.delete(f"/admin/identities/{identity_id}/sessions")
@@ -200,7 +200,7 @@ async def test_whoami_accepts_each_credential(
 
 @pytest.mark.anyio
 async def test_whoami_accepts_any_method(client: httpx.AsyncClient, emulator: OryEmulator) -> None:
-    """whoami answers POST like GET."""
+    """whoami handles POST like GET."""
     session = emulator.kratos.create_session(emulator.kratos.add_identity()["id"])
 
     response = await client.post("/sessions/whoami", headers={"X-Session-Token": session.token})
@@ -210,7 +210,7 @@ async def test_whoami_accepts_any_method(client: httpx.AsyncClient, emulator: Or
 
 @pytest.mark.anyio
 async def test_whoami_without_credentials_is_401(client: httpx.AsyncClient) -> None:
-    """A request without a session answers 401 with Kratos's body."""
+    """A request without a session returns 401 with Kratos's body."""
     response = await client.get("/sessions/whoami")
 
     assert response.status_code == 401
@@ -243,7 +243,7 @@ async def test_whoami_invalid_token_does_not_fall_back(
 async def test_whoami_expired_session_is_401(
     client: httpx.AsyncClient, emulator: OryEmulator, clock: MutableClock
 ) -> None:
-    """A session past its expiry answers 401."""
+    """A session past its expiry returns 401."""
     session = emulator.kratos.create_session(emulator.kratos.add_identity()["id"])
     clock.now = session.expires_at
 
@@ -256,7 +256,7 @@ async def test_whoami_expired_session_is_401(
 async def test_deactivation_keeps_sessions_and_reactivation_revives(
     client: httpx.AsyncClient, emulator: OryEmulator
 ) -> None:
-    """Deactivating keeps sessions but whoami answers 401 until reactivation."""
+    """Deactivating keeps sessions but whoami returns 401 until reactivation."""
     identity_id = emulator.kratos.add_identity()["id"]
     session = emulator.kratos.create_session(identity_id)
     headers = {"X-Session-Token": session.token}
@@ -275,7 +275,7 @@ async def test_deactivation_keeps_sessions_and_reactivation_revives(
 
 @pytest.mark.anyio
 async def test_revoked_session_is_401(client: httpx.AsyncClient, emulator: OryEmulator) -> None:
-    """After DELETE of an identity's sessions its token answers 401."""
+    """After DELETE of an identity's sessions its token returns 401."""
     identity_id = emulator.kratos.add_identity()["id"]
     session = emulator.kratos.create_session(identity_id)
 
