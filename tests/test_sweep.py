@@ -874,3 +874,48 @@ async def test_sweep_dry_run_sees_claims(emulator: OryEmulator) -> None:
     assert [skip.identity_id for skip in report.skipped] == [claimed]
     assert [event.type for event in report.audit_events] == ["sweep_skipped_claimed_by_other_run"]
     assert sum(emulator.writes.values()) == 0
+
+
+@pytest.mark.anyio
+async def test_sweep_overlap_without_lock(emulator: OryEmulator) -> None:
+    """A sweep started while another is acting skips its claim, and neither acts twice."""
+    ids = [add_identity(emulator, days_inactive=100) for _ in range(3)]
+    audit = RecordingAuditSink()
+    reports = {}
+
+    async with clients(emulator) as (kratos, hydra), clients(emulator) as (other, other_hydra):
+        original = kratos.set_metadata_admin
+
+        async def claim_then_overlap(identity_id: str, values: Any) -> Identity:
+            written = await original(identity_id, values)
+            if "run-b" not in reports:
+                reports["run-b"] = await sweep(
+                    kratos=other,
+                    hydra=other_hydra,
+                    policy=Policy(),
+                    audit=audit,
+                    now=NOW,
+                    run_id="run-b",
+                    circuit_breaker=NO_BREAKER,
+                )
+            return written
+
+        kratos.set_metadata_admin = claim_then_overlap  # type: ignore[method-assign]
+        reports["run-a"] = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            audit=audit,
+            now=NOW,
+            run_id="run-a",
+            concurrency=1,
+            circuit_breaker=NO_BREAKER,
+        )
+
+    revoked = sorted(event.identity_id for event in audit.of_type("tokens_revoked_stale"))
+    assert revoked == sorted(ids)
+    assert emulator.requests["delete_sessions"] == 3
+    assert reports["run-a"].done == {"revoke": 1}
+    assert reports["run-b"].done == {"revoke": 2}
+    assert "run-a claimed it" in reports["run-b"].skipped[0].reason
+    assert len(reports["run-a"].skipped) == 2
