@@ -11,10 +11,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sql_databases import DATABASES, drop_table, has_table, open_database, unique_table_name
-from stale_tokens import AuditEvent, ConfigurationError, MissingExtraError, Policy, sweep
-from stale_tokens.integrations.sql import MonthlyCount, SqlAuditSink, to_async_url
+from stale_tokens import (
+    AuditEvent,
+    ConfigurationError,
+    DatabaseError,
+    MissingExtraError,
+    Policy,
+    sweep,
+)
+from stale_tokens.integrations.sql import (
+    MonthlyCount,
+    SqlActivitySource,
+    SqlAuditSink,
+    to_async_url,
+)
 from stale_tokens.testing import OryEmulator
 from sweeping import NOW, add_identity, clients
+from test_smtp import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -228,3 +241,24 @@ def test_to_async_url_rejects_garbage() -> None:
     """A string that is not a URL raises `ConfigurationError`."""
     with pytest.raises(ConfigurationError, match="not a database URL"):
         to_async_url("not a url")
+
+
+async def test_sql_activity_missing_table_raises_database_error(engine: AsyncEngine) -> None:
+    """A query on a table that does not exist raises `DatabaseError` naming the table."""
+    source = SqlActivitySource(engine, table_name="no_such_table")
+
+    with pytest.raises(
+        DatabaseError, match="reading the latest activity failed \\(table 'no_such_table'\\)"
+    ):
+        await source.last_activity(["id-1"])
+
+
+async def test_sql_audit_sink_unreachable_database_raises_database_error() -> None:
+    """A database that refuses the connection raises `DatabaseError`, not a driver error."""
+    sink = SqlAuditSink(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+
+    with pytest.raises(DatabaseError, match="creating the table failed") as caught:
+        await sink.emit(event())
+
+    assert caught.value.table == "security_audit"
+    await sink.aclose()

@@ -2,6 +2,7 @@
 
 from ._audit import AuditEvent, AuditSink, LoggingAuditSink
 from ._breaker import CircuitBreaker
+from ._database_errors import DatabaseError
 from ._decision import ActivitySource, CredentialKind, Decision, Finding, Step
 from ._errors import (
     BadRequestError,
@@ -71,6 +72,7 @@ __all__ = [
     "ConflictError",
     "CredentialKind",
     "CredentialKindThresholds",
+    "DatabaseError",
     "Decision",
     "DeferredIdentityResolver",
     "EpisodeMarkers",

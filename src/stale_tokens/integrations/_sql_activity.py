@@ -72,7 +72,7 @@ class SqlActivitySource(EngineUser):
         self._identity = table.c[identity_column]
         self._type = table.c[type_column]
         self._time = table.c[time_column]
-        super().__init__(url_or_engine)
+        super().__init__(url_or_engine, table_name=table_name)
 
     async def last_activity(self, identity_ids: Sequence[str]) -> dict[str, datetime]:
         """Return the latest event time (aware UTC) of each identity that has one.
@@ -81,11 +81,11 @@ class SqlActivitySource(EngineUser):
         Kratos listing with the default page size.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: If the query failed.
+            DatabaseError: If the query failed.
         """
         latest: dict[str, datetime] = {}
         unique = list(dict.fromkeys(identity_ids))
-        async with self._engine.connect() as connection:
+        async with self._connection("reading the latest activity") as connection:
             for start in range(0, len(unique), MAX_IDS_PER_QUERY):
                 batch = unique[start : start + MAX_IDS_PER_QUERY]
                 query = (

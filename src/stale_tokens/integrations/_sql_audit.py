@@ -75,7 +75,7 @@ class SqlAuditSink(EngineUser):
         self, url_or_engine: str | AsyncEngine, *, table_name: str = DEFAULT_AUDIT_TABLE
     ) -> None:
         check_identifier("table_name", table_name)
-        super().__init__(url_or_engine)
+        super().__init__(url_or_engine, table_name=table_name)
         self._metadata = MetaData()
         self.table = Table(
             table_name,
@@ -100,7 +100,7 @@ class SqlAuditSink(EngineUser):
 
     async def create_table(self) -> None:
         """Create the table and its indexes unless they exist."""
-        async with self._engine.begin() as connection:
+        async with self._connection("creating the table", transaction=True) as connection:
             await connection.run_sync(self._metadata.create_all, checkfirst=True)
         self._table_ready = True
 
@@ -108,11 +108,11 @@ class SqlAuditSink(EngineUser):
         """Insert *event* as one row, creating the table first when needed.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: If the insert failed; the sweeper
-                counts it in ``SweepReport.audit_failures`` and goes on.
+            DatabaseError: If the insert failed; the sweeper counts it in
+                ``SweepReport.audit_failures`` and goes on.
         """
         await self._ensure_table()
-        async with self._engine.begin() as connection:
+        async with self._connection("inserting an audit event", transaction=True) as connection:
             await connection.execute(insert(self.table).values(**_row(event)))
 
     async def record(
@@ -139,7 +139,9 @@ class SqlAuditSink(EngineUser):
             "metadata": metadata,
             "created_at": created_at,
         }
-        async with self._engine.begin() as connection:
+        async with self._connection(
+            "inserting an application event", transaction=True
+        ) as connection:
             await connection.execute(insert(self.table).values(**values))
 
     async def monthly_counts(
@@ -174,7 +176,7 @@ class SqlAuditSink(EngineUser):
             month, self.table.c.event_type
         )
 
-        async with self._engine.connect() as connection:
+        async with self._connection("counting events per month") as connection:
             rows = (await connection.execute(query)).all()
         return [
             MonthlyCount(month=_parse_month(label), event_type=event_type, count=total)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -10,9 +12,10 @@ from typing import Any, Self
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .._database_errors import DatabaseError
 from .._errors import ConfigurationError
 from .._extras import MissingExtraError
 
@@ -118,8 +121,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 class EngineUser:
     """Base of the SQL integrations: keeps the engine and disposes of it when it owns it."""
 
-    def __init__(self, url_or_engine: str | AsyncEngine) -> None:
+    def __init__(self, url_or_engine: str | AsyncEngine, *, table_name: str) -> None:
         self._engine, self._owns_engine = open_engine(url_or_engine, module=_MODULE)
+        self._table_name = table_name
 
     @property
     def engine(self) -> AsyncEngine:
@@ -140,3 +144,23 @@ class EngineUser:
         """Dispose of the engine when it was created from a URL; an engine passed in stays open."""
         if self._owns_engine:
             await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _connection(
+        self, operation: str, *, transaction: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """Yield a connection, in a committed transaction if asked, raising `DatabaseError`."""
+        try:
+            if transaction:
+                async with self._engine.begin() as connection:
+                    yield connection
+            else:
+                async with self._engine.connect() as connection:
+                    yield connection
+        except (SQLAlchemyError, OSError) as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+            raise DatabaseError(
+                f"{operation} failed (table {self._table_name!r}): "
+                f"{type(cause).__name__}: {cause}",
+                table=self._table_name,
+            ) from exc

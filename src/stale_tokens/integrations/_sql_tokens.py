@@ -93,14 +93,14 @@ class SqlPersonalAccessTokenRevoker(EngineUser):
         self._revoked_at = self.table.c[revoked_at_column]
         self._audit = audit
         self._clock = clock if clock is not None else _utc_now
-        super().__init__(url_or_engine)
+        super().__init__(url_or_engine, table_name=table_name)
 
     async def create_table(self) -> None:
         """Create the token table with the configured names unless it exists.
 
         Applications usually own this table already; this is for new ones and tests.
         """
-        async with self._engine.begin() as connection:
+        async with self._connection("creating the table", transaction=True) as connection:
             await connection.run_sync(self._metadata.create_all, checkfirst=True)
 
     async def revoke_personal_access_tokens(self, identity_id: str) -> int:
@@ -114,7 +114,9 @@ class SqlPersonalAccessTokenRevoker(EngineUser):
             .where(self._identity == identity_id, self._revoked_at.is_(None))
             .values({self._revoked_at: self._now()})
         )
-        async with self._engine.begin() as connection:
+        async with self._connection(
+            "revoking the tokens of an identity", transaction=True
+        ) as connection:
             result = await connection.execute(statement)
         return result.rowcount
 
@@ -161,11 +163,11 @@ class SqlPersonalAccessTokenRevoker(EngineUser):
 
         Raises:
             ValueError: If *cutoff* is naive.
-            sqlalchemy.exc.SQLAlchemyError: If the update failed; nothing was revoked.
+            DatabaseError: If the update failed; nothing was revoked.
         """
         require_aware(cutoff, "cutoff")
         revoked_at = self._now()
-        async with self._engine.begin() as connection:
+        async with self._connection("revoking unused tokens", transaction=True) as connection:
             rows = (
                 await connection.execute(self.unused_tokens_statement(cutoff, revoked_at))
             ).all()
