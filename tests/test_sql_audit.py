@@ -262,3 +262,9 @@ async def test_sql_audit_sink_unreachable_database_raises_database_error() -> No
 
     assert caught.value.table == "security_audit"
     await sink.aclose()
+
+
+def test_sql_audit_sink_unknown_dialect_raises_configuration_error() -> None:
+    """A URL whose dialect SQLAlchemy does not know raises `ConfigurationError`."""
+    with pytest.raises(ConfigurationError, match="unknown SQLAlchemy dialect"):
+        SqlAuditSink("nosuchdb://127.0.0.1/audit")

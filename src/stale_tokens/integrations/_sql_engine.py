@@ -83,6 +83,11 @@ def open_engine(
     url = to_async_url(url_or_engine)
     try:
         return create_async_engine(url), True
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            f"the database URL names an unknown SQLAlchemy dialect ({exc}); use one such as "
+            "'sqlite+aiosqlite:///audit.db' or 'postgresql+asyncpg://user@127.0.0.1/db'"
+        ) from exc
     except ImportError as exc:
         missing = exc.name or make_url(url).get_driver_name()
         extra = _DRIVER_EXTRAS.get(missing, "sql")
@@ -160,7 +165,6 @@ class EngineUser:
         except (SQLAlchemyError, OSError) as exc:
             cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
             raise DatabaseError(
-                f"{operation} failed (table {self._table_name!r}): "
-                f"{type(cause).__name__}: {cause}",
+                f"{operation} failed (table {self._table_name!r}): {type(cause).__name__}: {cause}",
                 table=self._table_name,
             ) from exc
