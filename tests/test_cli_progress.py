@@ -44,7 +44,7 @@ def test_progress_terminal_line_shows_counts_and_estimate() -> None:
     terminal = FakeTerminal()
     clock = FakeClock()
     progress = SweepProgress(
-        policy=Policy(), now=NOW, status_line=StatusLine(terminal), clock=clock
+        policy=Policy(), now=NOW, status_line=StatusLine(terminal), clock=clock, sample_every=1
     )
     page = [_identity(number, days_inactive=200 if number < 4 else 1) for number in range(10)]
 
@@ -68,6 +68,23 @@ def test_progress_terminal_line_shows_counts_and_estimate() -> None:
     assert "\racting: 2 of about 4 due identities (1.0/s), about 2 s left (estimate)" in acting
     assert progress.reached == 2
     assert terminal.getvalue().endswith("\r\x1b[K")
+
+
+def test_progress_estimate_extrapolates_sample() -> None:
+    """With one identity in 16 decided, pages of any size give the due share of the sample."""
+    progress = SweepProgress(policy=Policy(), now=NOW, status_line=None, clock=FakeClock())
+    identities = [
+        _identity(number, days_inactive=200 if number < 16 else 1) for number in range(32)
+    ]
+
+    progress.add_page(identities[:10])
+    after_first_page = progress.estimated_due
+    progress.add_page(identities[10:20])
+    progress.add_page(identities[20:])
+
+    assert after_first_page == 10
+    assert progress.listed == 32
+    assert progress.estimated_due == 16
 
 
 def test_progress_terminal_refresh_is_throttled() -> None:
@@ -95,7 +112,7 @@ def test_progress_log_lines_every_interval(caplog: pytest.LogCaptureFixture) -> 
     caplog.set_level(logging.INFO, logger="stale_tokens.cli")
     clock = FakeClock()
     progress = SweepProgress(
-        policy=Policy(), now=NOW, status_line=None, clock=clock, log_interval=10
+        policy=Policy(), now=NOW, status_line=None, clock=clock, log_interval=10, sample_every=1
     )
 
     progress.add_page([_identity(1, days_inactive=200)])
