@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import anyio
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from population import Population
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from stale_tokens.integrations.sql import SqlAuditSink
 __all__ = [
     "MailBox",
     "audit_rows",
+    "count_audit_rows",
+    "open_audit",
     "print_audit",
     "print_groups",
     "print_mail",
@@ -66,6 +69,17 @@ async def serve_mail(host: str) -> AsyncIterator[tuple[MailBox, int]]:
         yield mailbox, server.sockets[0].getsockname()[1]
     finally:
         server.close()
+
+
+@asynccontextmanager
+async def open_audit(url: str) -> AsyncIterator[SqlAuditSink]:
+    """Open the SQL audit sink at *url* for the block, and close it even on Ctrl-C."""
+    audit = SqlAuditSink(url)
+    try:
+        yield audit
+    finally:
+        with anyio.CancelScope(shield=True):
+            await audit.aclose()
 
 
 async def audit_rows(audit: SqlAuditSink) -> list[tuple[str, str, str]]:
