@@ -115,7 +115,7 @@ def test_identity_command_unknown_id_exits_2(command: str) -> None:
     assert result.code == 2
     assert result.stderr == (
         f"stale-tokens: error: identity {UNKNOWN_ID} was not found in Kratos; check the id "
-        "and that --kratos-url points at the right project\n"
+        "and that --kratos-url or KRATOS_ADMIN_URL names the right project\n"
     )
     assert sum(emulator.writes.values()) == 0
 

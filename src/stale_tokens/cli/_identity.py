@@ -13,6 +13,7 @@ from .._reactivate import reactivate
 from ._audit import add_audit_options, open_audit_sink
 from ._common import (
     EXIT_OK,
+    KRATOS_URL_VARIABLE,
     CommandError,
     Console,
     add_connection_options,
@@ -128,7 +129,7 @@ async def _on_identity(
         except NotFoundError as exc:
             raise CommandError(
                 f"identity {identity_id} was not found in Kratos; check the id and that "
-                "--kratos-url points at the right project"
+                f"--kratos-url or {KRATOS_URL_VARIABLE} names the right project"
             ) from exc
 
 
