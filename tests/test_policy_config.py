@@ -122,6 +122,18 @@ def test_policy_is_frozen() -> None:
             lambda: Policy(tracking_started_at=datetime(2026, 1, 1)),  # noqa: DTZ001 - naive on purpose
             "tracking_started_at must be timezone-aware",
         ),
+        (
+            lambda: Policy(roles={"admin": 7}),  # type: ignore[dict-item]
+            "roles.admin must be a RolePolicy, got int",
+        ),
+        (
+            lambda: Policy(credential_kinds={"oauth2": 3}),  # type: ignore[arg-type]
+            "credential_kinds must be a CredentialKindThresholds, got dict",
+        ),
+        (
+            lambda: Policy(ladder=True),  # type: ignore[arg-type]
+            "ladder must be a Ladder or None, got bool",
+        ),
         (lambda: Policy(activity_key="a..b"), "activity_key must be a dotted key path"),
         (lambda: Policy(marker_key="a.b"), "marker_key must be a single top-level key"),
     ],
@@ -301,3 +313,18 @@ def test_from_toml_missing_file(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="cannot read the policy file"):
         Policy.from_toml(path)
+
+
+def test_reference_examples_agree(tmp_path: Path) -> None:
+    """The TOML and Python examples of the policy reference build the same policy."""
+    reference = (Path(__file__).parent.parent / "docs" / "policy.md").read_text(encoding="utf-8")
+    toml_block = reference.split("```toml\n", 1)[1].split("```", 1)[0]
+    python_block = reference.split("The same policy in Python:\n\n```python\n", 1)[1]
+    python_block = python_block.split("```", 1)[0]
+    path = tmp_path / "policy.toml"
+    path.write_text(toml_block, encoding="utf-8")
+    namespace: dict[str, Any] = {}
+
+    exec(python_block, namespace)  # noqa: S102 - the documentation's own example
+
+    assert Policy.from_toml(path) == namespace["policy"]

@@ -154,6 +154,17 @@ def test_decide_extra_activity_wins_when_latest() -> None:
     assert decision.last_activity_at == extra
 
 
+def test_decision_is_hashable() -> None:
+    """Decisions can be collected in sets, for example to count distinct outcomes."""
+    identity = make_identity(last_activity=NOW - timedelta(days=100))
+
+    first = Policy().decide(identity, NOW)
+    second = Policy().decide(identity, NOW)
+
+    assert first == second
+    assert len({first, second}) == 1
+
+
 def test_decide_rejects_naive_now() -> None:
     """A naive now raises ValueError naming the fix."""
     naive = datetime(2026, 6, 1, 12, 0)  # noqa: DTZ001 - the naive value under test

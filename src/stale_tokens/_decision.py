@@ -125,8 +125,9 @@ class Decision:
     next_step_at: datetime | None
     episode: str
     policy_name: str
+    # Left out of the hash so that decisions stay hashable.
     kind_episodes: Mapping[CredentialKind, str] = field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: MappingProxyType({}), hash=False
     )
 
     @property
