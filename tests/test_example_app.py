@@ -22,7 +22,7 @@ from fastapi_app.app import create_app
 from fastapi_app.scheduling import SweepSchedule
 from fastapi_app.settings import EMULATOR_URL, Settings
 from stale_tokens import ConfigurationError, HydraAdmin, KratosAdmin, Policy
-from stale_tokens.testing import SESSION_COOKIE, OryEmulator
+from stale_tokens.testing import SESSION_COOKIE, Fault, OryEmulator
 
 API_KEY = "example-admin-key"
 SETTINGS = Settings(api_key=API_KEY, sweep_interval=0)
@@ -105,6 +105,22 @@ async def test_me_rejects_revoked_session_without_tracking(emulator: OryEmulator
     assert response.status_code == 401
     assert pending == 0
     assert emulator.writes[identity_id] == 0
+
+
+@pytest.mark.anyio
+async def test_me_returns_503_on_kratos_error(emulator: OryEmulator) -> None:
+    """A 5xx from whoami becomes 503 for the client, and no activity is recorded."""
+    identity_id = add_user(emulator)
+    session = emulator.kratos.create_session(identity_id)
+    emulator.add_fault(Fault("whoami", status=500))
+
+    async with running_app(emulator) as (app, client):
+        response = await client.get("/me", headers={"X-Session-Token": session.token})
+        pending = app.state.services.tracker.health().pending
+
+    assert response.status_code == 503
+    assert emulator.requests["whoami"] == 1
+    assert pending == 0
 
 
 @pytest.mark.anyio

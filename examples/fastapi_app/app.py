@@ -99,8 +99,14 @@ class KratosSessions:
             logger.warning("Kratos whoami returned status %d", response.status_code)
             raise HTTPException(503, "Kratos is unavailable; try again shortly")
 
-        session = response.json()
-        return SignedInUser(identity_id=session["identity"]["id"], session_id=session["id"])
+        try:
+            session = response.json()
+            return SignedInUser(
+                identity_id=str(session["identity"]["id"]), session_id=str(session["id"])
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("Kratos whoami returned a session without identity.id")
+            raise HTTPException(503, "Kratos is unavailable; try again shortly") from exc
 
 
 @dataclass(frozen=True, slots=True)
