@@ -266,7 +266,25 @@ async def test_list_credentials_identifier_matches_case_insensitively(
     )
 
     assert [identity["id"] for identity in response.json()] == [wanted["id"]]
-    assert "credentials" not in response.json()[0]
+    assert response.json()[0]["credentials"]["password"]["identifiers"] == ["ada@example.com"]
+
+
+@pytest.mark.anyio
+async def test_list_shows_credentials_only_when_requested(
+    client: httpx.AsyncClient, emulator: OryEmulator
+) -> None:
+    """A listing leaves credentials out unless include_credential names a type."""
+    emulator.kratos.add_identity(
+        credentials={"password": {"identifiers": ["a"], "config": {"hashed_password": "x"}}}
+    )
+
+    plain = await client.get("/admin/identities")
+    expanded = await client.get("/admin/identities", params={"include_credential": "password"})
+    invalid = await client.get("/admin/identities", params={"include_credential": "magic"})
+
+    assert "credentials" not in plain.json()[0]
+    assert expanded.json()[0]["credentials"]["password"]["config"] == {"hashed_password": "x"}
+    assert invalid.status_code == 400
 
 
 @pytest.mark.anyio

@@ -6,7 +6,7 @@ import copy
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -108,11 +108,12 @@ class KratosAdminRoutes:
         """``GET /admin/identities``: keyset pages, or offset pages when ``page`` is given."""
         try:
             matches = self._filter(request)
+            expansion = _expansion(request, listing=True)
             if not self._version.has_keyset_pagination:
-                return self._migration_page(request, matches)
+                return self._migration_page(request, matches, expansion)
             if _is_legacy_page_mode(request):
-                return self._legacy_page(request, matches)
-            return self._keyset_page(request, matches)
+                return self._legacy_page(request, matches, expansion)
+            return self._keyset_page(request, matches, expansion)
         except _BadRequestError as exc:
             return kratos_error(request, 400, reason=exc.reason)
 
@@ -121,18 +122,11 @@ class KratosAdminRoutes:
         record = self._kratos.get(request.path_params["id"])
         if record is None:
             return kratos_error(request, 404)
-        requested = request.query_params.getlist("include_credential")
-        unknown = [kind for kind in requested if kind not in CREDENTIAL_TYPES]
-        if unknown:
-            return kratos_error(
-                request, 400, reason=f"Invalid credentials type: {', '.join(unknown)}"
-            )
-        view: CredentialsView = "with_config" if requested else "without_config"
-        body = self._kratos.render_identity(record, credentials=view)
-        for kind, credential in body.get("credentials", {}).items():
-            if kind not in requested:
-                credential.pop("config", None)
-        return json_response(body)
+        try:
+            expansion = _expansion(request, listing=False)
+        except _BadRequestError as exc:
+            return kratos_error(request, 400, reason=exc.reason)
+        return json_response(self._render(record, expansion))
 
     async def create_identity(self, request: Request) -> Response:
         """``POST /admin/identities``: 201 with the new identity."""
@@ -292,7 +286,10 @@ class KratosAdminRoutes:
         )
 
     def _keyset_page(
-        self, request: Request, matches: Callable[[IdentityRecord], bool] | list[str] | None
+        self,
+        request: Request,
+        matches: Callable[[IdentityRecord], bool] | list[str] | None,
+        expansion: _Expansion,
     ) -> Response:
         query = request.query_params
         size_text = query.get("page_size") or query.get("per_page")
@@ -314,11 +311,14 @@ class KratosAdminRoutes:
         links = [_keyset_link(items, size, NIL_UUID, "first")]
         if has_next:
             links.append(_keyset_link(items, size, page[-1], "next"))
-        body = [self._render_listed(identity_id) for identity_id in page]
+        body = [self._render_listed(identity_id, expansion) for identity_id in page]
         return json_response(body, headers={"Link": ",".join(links)})
 
     def _legacy_page(
-        self, request: Request, matches: Callable[[IdentityRecord], bool] | list[str] | None
+        self,
+        request: Request,
+        matches: Callable[[IdentityRecord], bool] | list[str] | None,
+        expansion: _Expansion,
     ) -> Response:
         query = request.query_params
         page = _parse_int(query.get("page"), "page")
@@ -337,7 +337,9 @@ class KratosAdminRoutes:
 
         ids = self._collect_after(NIL_UUID, None, matches)
         total = len(ids)
-        body = [self._render_listed(i) for i in ids[page * per_page : (page + 1) * per_page]]
+        body = [
+            self._render_listed(i, expansion) for i in ids[page * per_page : (page + 1) * per_page]
+        ]
         links = offset_links(
             _LIST_PATH,
             request.query_params.multi_items(),
@@ -349,7 +351,10 @@ class KratosAdminRoutes:
         return json_response(body, headers=headers)
 
     def _migration_page(
-        self, request: Request, matches: Callable[[IdentityRecord], bool] | list[str] | None
+        self,
+        request: Request,
+        matches: Callable[[IdentityRecord], bool] | list[str] | None,
+        expansion: _Expansion,
     ) -> Response:
         """Kratos < 1.1: offset pages, absolute links carrying all four parameters."""
         try:
@@ -360,7 +365,7 @@ class KratosAdminRoutes:
             raise _BadRequestError(str(exc)) from None
 
         ids = self._collect_after(NIL_UUID, None, matches)
-        body = [self._render_listed(i) for i in ids[offset : offset + size]]
+        body = [self._render_listed(i, expansion) for i in ids[offset : offset + size]]
         base = f"{self._kratos.public_url.rstrip('/')}/identities"
         last_offset = max(len(ids) - 1, 0) // size * size
         targets = [(0, "first")]
@@ -395,8 +400,40 @@ class KratosAdminRoutes:
                 break
         return collected
 
-    def _render_listed(self, identity_id: str) -> dict[str, Any]:
-        return self._kratos.render_identity(_must(self._kratos.get(identity_id)))
+    def _render_listed(self, identity_id: str, expansion: _Expansion) -> dict[str, Any]:
+        return self._render(_must(self._kratos.get(identity_id)), expansion)
+
+    def _render(self, record: IdentityRecord, expansion: _Expansion) -> dict[str, Any]:
+        if not expansion.show:
+            return self._kratos.render_identity(record)
+        view: CredentialsView = "with_config" if expansion.config_types else "without_config"
+        body = self._kratos.render_identity(record, credentials=view)
+        for kind, credential in body.get("credentials", {}).items():
+            if kind not in expansion.config_types:
+                credential.pop("config", None)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Expansion:
+    """The credentials a response shows: none, or all of them with config for some types."""
+
+    show: bool
+    config_types: frozenset[str]
+
+
+def _expansion(request: Request, *, listing: bool) -> _Expansion:
+    """Read ``include_credential``; a listing shows credentials only when asked or searched.
+
+    Raises:
+        _BadRequestError: If a requested credential type does not exist.
+    """
+    requested = frozenset(request.query_params.getlist("include_credential"))
+    unknown = sorted(requested - CREDENTIAL_TYPES)
+    if unknown:
+        raise _BadRequestError(f"Invalid credentials type: {', '.join(unknown)}")
+    searched = bool(request.query_params.get("credentials_identifier"))
+    return _Expansion(show=not listing or bool(requested) or searched, config_types=requested)
 
 
 def _is_legacy_page_mode(request: Request) -> bool:
