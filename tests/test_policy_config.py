@@ -123,6 +123,18 @@ def test_policy_is_frozen() -> None:
             "tracking_started_at must be timezone-aware",
         ),
         (
+            lambda: RolePolicy(revoke_after_days=36_526),
+            'revoke_after_days must be at most 36525 days (100 years), or "never" for no limit',
+        ),
+        (
+            lambda: Ladder(delete_notice_days=1e9),
+            "delete_notice_days must be at most 36525 days (100 years), got 1000000000.0",
+        ),
+        (
+            lambda: Policy(clock_skew_tolerance_seconds=86_401),
+            "clock_skew_tolerance_seconds must be at most 86400 seconds (one day)",
+        ),
+        (
             lambda: Policy(roles={"admin": 7}),  # type: ignore[dict-item]
             "roles.admin must be a RolePolicy, got int",
         ),

@@ -69,6 +69,27 @@ def test_ladder_step_edges(role: str, days: int, expected: Step, shift: timedelt
         assert decision.step is expected
 
 
+def test_decide_longest_threshold_does_not_overflow() -> None:
+    """The largest allowed thresholds are scheduled without overflowing datetime."""
+    policy = Policy(
+        roles={"user": RolePolicy(revoke_after_days=36_000)},
+        ladder=Ladder(
+            re_engage_after_days=None,
+            deactivate_after_days=None,
+            delete_after_days=36_525,
+            delete_enabled=True,
+            delete_notice_days=36_525,
+        ),
+    )
+    last = NOW - DAY
+
+    decision = policy.decide(make_identity(last_activity=last), NOW)
+
+    assert decision.step is Step.NONE
+    assert decision.next_step is Step.WARN
+    assert decision.next_step_at == last + timedelta(days=30)
+
+
 def test_ladder_admin_uses_role_warning_and_skips_suspension() -> None:
     """Ladder warn and suspend days after the admin revocation day do not apply to admins."""
     last = NOW - timedelta(days=5)

@@ -36,6 +36,7 @@ DEFAULT_ACTIVITY_BY_KIND_KEY = "last_activity_by_kind"
 DEFAULT_ACCOUNT_TYPE_KEY = "account_type"
 DEFAULT_OPT_OUT_KEY = "skip_stale_revocation"
 DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS = 300.0
+MAX_CLOCK_SKEW_TOLERANCE_SECONDS = 86_400
 DEFAULT_EXEMPT_ACCOUNT_TYPES = frozenset({"service", "trusted_integration"})
 
 
@@ -272,5 +273,11 @@ def _check_tolerance(value: object) -> float:
     if not math.isfinite(value) or value < 0:
         raise ConfigurationError(
             f"clock_skew_tolerance_seconds must be zero or more seconds, got {value!r}"
+        )
+    if value > MAX_CLOCK_SKEW_TOLERANCE_SECONDS:
+        raise ConfigurationError(
+            "clock_skew_tolerance_seconds must be at most "
+            f"{MAX_CLOCK_SKEW_TOLERANCE_SECONDS} seconds (one day), got {value!r}; "
+            "fix the clocks instead, because a future timestamp postpones the ladder"
         )
     return float(value)

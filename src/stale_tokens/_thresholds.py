@@ -10,25 +10,44 @@ from types import MappingProxyType
 from ._decision import CredentialKind
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_ROLES", "CredentialKindThresholds", "Ladder", "RolePolicy", "check_days"]
+__all__ = [
+    "DEFAULT_ROLES",
+    "MAX_DAYS",
+    "CredentialKindThresholds",
+    "Ladder",
+    "RolePolicy",
+    "check_days",
+]
+
+MAX_DAYS = 36_525
+"""The largest number of days a threshold may have, 100 years.
+
+Python's datetime ends at year 9999, so a larger threshold could overflow
+when it is added to a timestamp.
+"""
 
 
 def check_days(value: object, name: str, *, allow_never: bool = False) -> float | None:
-    """Return *value* as a positive, finite number of days, or ``None`` for never.
+    """Return *value* as a positive number of days up to `MAX_DAYS`, or ``None`` for never.
 
     Raises:
         ConfigurationError: Naming *name* and the value, for a bool, a
-            non-number, or a number that is not positive and finite.
+            non-number, or a number that is not positive or exceeds `MAX_DAYS`.
     """
     if value is None and allow_never:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        expected = (
-            'a positive number of days or "never"' if allow_never else ("a positive number of days")
-        )
+        expected = "a positive number of days"
+        if allow_never:
+            expected += ' or "never"'
         raise ConfigurationError(f"{name} must be {expected}, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ConfigurationError(f"{name} must be a positive number of days, got {value!r}")
+    if value > MAX_DAYS:
+        never = ', or "never" for no limit' if allow_never else ""
+        raise ConfigurationError(
+            f"{name} must be at most {MAX_DAYS} days (100 years){never}, got {value!r}"
+        )
     return float(value)
 
 
