@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -78,6 +78,24 @@ def test_future_extra_activity_is_ignored() -> None:
     decision = Policy().decide(identity, NOW, extra_activity=NOW + timedelta(days=30))
 
     assert codes(decision) == ["future_timestamp"]
+    assert decision.step is Step.REVOKE
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        datetime.min.replace(tzinfo=UTC),
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=5))),
+    ],
+)
+def test_placeholder_extra_activity_is_ignored(placeholder: datetime) -> None:
+    """A minimum datetime from an SQL source is a finding, not a crash or an activity."""
+    identity = make_identity(last_activity=NOW - timedelta(days=100))
+
+    decision = Policy().decide(identity, NOW, extra_activity=placeholder)
+
+    assert codes(decision) == ["zero_timestamp"]
+    assert decision.activity_source is ActivitySource.RECORDED
     assert decision.step is Step.REVOKE
 
 

@@ -159,9 +159,21 @@ class _Reader:
     def extra_activity(self, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return self.bounded(
-            value.astimezone(UTC), f"extra_activity for identity {self.identity.id}"
-        )
+        subject = f"extra_activity for identity {self.identity.id}"
+        try:
+            moment = value.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is None or moment.year == _GO_ZERO_YEAR:
+            # A caller's activity source may pass datetime.min or Go's zero time
+            # to mean "no activity", and datetime.min cannot even move to UTC.
+            self.note(
+                "zero_timestamp",
+                f"{subject} is {value.isoformat()}, a placeholder rather than an activity; "
+                "treating it as missing",
+            )
+            return None
+        return self.bounded(moment, subject)
 
     def bounded(self, moment: datetime, subject: str) -> datetime | None:
         # Clocks of the application, Kratos and the sweeper drift apart a little;
