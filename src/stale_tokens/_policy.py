@@ -86,7 +86,7 @@ class Policy:
             type, ``"account_type"`` by default.
         opt_out_key: Dotted path in ``metadata_admin`` of the per-identity
             opt-out flag, ``"skip_stale_revocation"`` by default.
-        marker_key: Top-level ``metadata_admin`` key that holds the episode
+        marker_key: Top-level ``metadata_admin`` key that contains the episode
             markers, ``"stale_tokens"`` by default.
 
     Raises:
@@ -146,7 +146,7 @@ class Policy:
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Policy:
         """Build a policy from plain data, such as a parsed TOML or JSON document.
 
-        Numbers of days may be integers or floats, and ``"never"`` stands for
+        Numbers of days may be integers or floats, and ``"never"`` means
         ``None``. A ``[roles.<name>]`` table changes only the keys it sets of a
         built-in role of that name. A ``[ladder]`` table, even empty, turns the
         ladder on.
