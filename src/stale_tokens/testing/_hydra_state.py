@@ -6,7 +6,7 @@ import random
 import string
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -88,19 +88,20 @@ class EmulatedHydra:
             refresh_token=f"ory_rt_{self._random_text(43)}",
         )
         self._consents[consent.consent_request_id] = consent
-        for kind, token, lifespan in (
-            ("access_token", consent.access_token, DEFAULT_ACCESS_TOKEN_LIFESPAN),
-            ("refresh_token", consent.refresh_token, DEFAULT_REFRESH_TOKEN_LIFESPAN),
-        ):
-            self._tokens[token] = _Token(
-                kind=kind,  # type: ignore[arg-type]
-                consent_request_id=consent.consent_request_id,
-                subject=subject,
-                client_id=client_id,
-                scope=scope,
-                issued_at=now,
-                expires_at=now + lifespan,
-            )
+        self._tokens[consent.access_token] = _Token(
+            kind="access_token",
+            consent_request_id=consent.consent_request_id,
+            subject=subject,
+            client_id=client_id,
+            scope=scope,
+            issued_at=now,
+            expires_at=now + DEFAULT_ACCESS_TOKEN_LIFESPAN,
+        )
+        self._tokens[consent.refresh_token] = replace(
+            self._tokens[consent.access_token],
+            kind="refresh_token",
+            expires_at=now + DEFAULT_REFRESH_TOKEN_LIFESPAN,
+        )
         return consent
 
     def create_login_session(self, subject: str) -> str:

@@ -59,8 +59,8 @@ class KratosSessionRoutes:
         if active_text is not None:
             # The filter reads the stored flag; identity state and expiry are
             # only folded into the rendered "active".
-            wanted = active_text in _TRUE
-            sessions = [session for session in sessions if session.active is wanted]
+            requested_active = active_text in _TRUE
+            sessions = [session for session in sessions if session.active is requested_active]
         page = sessions[offset : offset + per_page]
         headers = {"X-Total-Count": str(len(sessions))}
         if offset + per_page < len(sessions):
