@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from cli_helpers import BASE_URL, add_inactive_identity, run_cli, run_on, served_emulator
+from stale_tokens import HydraAdmin, KratosAdmin, RateLimits
+from stale_tokens.cli import _common
 from stale_tokens.cli._lock import FileSweepLock
 from stale_tokens.testing import Fault, OryEmulator
 
@@ -390,3 +394,56 @@ def test_sweep_quiet_hides_info_records() -> None:
     assert result.code == 0
     assert result.stderr == ""
     assert emulator.requests["delete_sessions"] == 1
+
+
+def test_sweep_passes_client_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connection options and the Ory Network plan reach both clients, the key from ORY_API_KEY."""
+    created: dict[str, dict[str, Any]] = {}
+
+    def recorder(name: str, client: type[Any]) -> Callable[..., Any]:
+        def build(base_url: str, **options: Any) -> Any:
+            created[name] = {"base_url": base_url, **options}
+            return client(base_url, **options)
+
+        return build
+
+    monkeypatch.setattr(_common, "KratosAdmin", recorder("kratos", KratosAdmin))
+    monkeypatch.setattr(_common, "HydraAdmin", recorder("hydra", HydraAdmin))
+    emulator = OryEmulator()
+
+    result = run_on(
+        emulator,
+        "sweep",
+        "--kratos-url",
+        BASE_URL,
+        "--hydra-url",
+        BASE_URL,
+        "--ory-network-plan",
+        "growth",
+        "--max-attempts",
+        "2",
+        "--read-timeout",
+        "3.5",
+        "--page-size",
+        "100",
+        environ={"ORY_API_KEY": API_KEY},
+    )
+
+    assert result.code == 0, result.stderr
+    assert created["kratos"]["rate_limits"] == RateLimits.ory_network("growth")
+    assert created["hydra"]["rate_limits"] == RateLimits.ory_network("growth")
+    assert created["kratos"]["api_key"] == API_KEY
+    assert created["hydra"]["api_key"] == API_KEY
+    assert created["kratos"]["max_attempts"] == 2
+    assert created["kratos"]["read_timeout"] == 3.5
+    assert created["kratos"]["page_size"] == 100
+    assert emulator.requests["list_identities"] == 1
+
+
+def test_sweep_unknown_plan_exits_2() -> None:
+    """An unknown --ory-network-plan is a usage error listing the plans."""
+    result = run_cli("sweep", "--ory-network-plan", "platinum")
+
+    assert result.code == 2
+    assert "invalid choice: 'platinum'" in result.stderr
+    assert "'enterprise'" in result.stderr

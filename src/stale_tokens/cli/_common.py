@@ -6,7 +6,7 @@ import argparse
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -16,6 +16,7 @@ from .._http import DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT
 from .._hydra import HydraAdmin
 from .._kratos import DEFAULT_PAGE_SIZE, KratosAdmin
 from .._policy import Policy
+from .._ratelimit import OryNetworkPlan, RateLimits
 from ._logging import StatusLine
 
 __all__ = [
@@ -125,6 +126,14 @@ def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool
         help="seconds to wait for each chunk of a response (default: %(default)s)",
     )
     group.add_argument(
+        "--ory-network-plan",
+        choices=get_args(OryNetworkPlan),
+        metavar="PLAN",
+        help="pace requests to the project rate limits of this Ory Network plan: "
+        f"{', '.join(get_args(OryNetworkPlan))} (default: no client-side limit; a 429 is "
+        "still retried)",
+    )
+    group.add_argument(
         "--page-size",
         type=positive_int,
         default=DEFAULT_PAGE_SIZE,
@@ -153,6 +162,7 @@ def open_kratos(arguments: argparse.Namespace, console: Console) -> KratosAdmin:
             transport=console.transport,
             max_attempts=arguments.max_attempts,
             read_timeout=arguments.read_timeout,
+            rate_limits=_rate_limits(arguments),
             page_size=arguments.page_size,
         )
     except ConfigurationError as exc:
@@ -175,6 +185,7 @@ def open_hydra(arguments: argparse.Namespace, console: Console) -> HydraAdmin | 
             transport=console.transport,
             max_attempts=arguments.max_attempts,
             read_timeout=arguments.read_timeout,
+            rate_limits=_rate_limits(arguments),
         )
     except ConfigurationError as exc:
         raise CommandError(_without_url(str(exc), url)) from exc
@@ -214,6 +225,11 @@ _USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 def redact_urls(text: str) -> str:
     """Replace the user name and password of every URL in *text* by ``***``."""
     return _USER_INFO.sub(r"\g<scheme>***@", text)
+
+
+def _rate_limits(arguments: argparse.Namespace) -> RateLimits | None:
+    plan = arguments.ory_network_plan
+    return RateLimits.ory_network(plan) if plan is not None else None
 
 
 def _api_key(environ: Mapping[str, str]) -> str | None:
