@@ -202,3 +202,16 @@ def test_report_since_is_first_of_month(tmp_path: Path, months: str) -> None:
     index = now.year * 12 + now.month - 1 - (int(months) - 1)
     expected = f"{index // 12:04d}-{index % 12 + 1:02d}-01"
     assert result.stdout == f"no audit events since {expected}\n"
+
+
+def test_report_corrupt_database_exits_1(tmp_path: Path) -> None:
+    """A file that is not a database ends with status 1 and one line naming the error."""
+    path = tmp_path / "audit.sqlite"
+    path.write_bytes(b"this is not an SQLite database, but long enough to have a header" * 4)
+
+    result = run_cli("report", "--audit-database-url", f"sqlite:///{path}")
+
+    assert result.code == 1
+    assert result.stderr.startswith("stale-tokens: error: reading the audit table failed: ")
+    assert "file is not a database" in result.stderr
+    assert result.stderr.count("\n") == 1

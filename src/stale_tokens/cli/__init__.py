@@ -19,7 +19,13 @@ from typing import Any, TextIO
 import anyio
 import httpx
 
-from .._errors import ConfigurationError, OryConnectionError, OryError, UnauthorizedError
+from .._errors import (
+    ConfigurationError,
+    OryConnectionError,
+    OryError,
+    StaleTokensError,
+    UnauthorizedError,
+)
 from ._audit import DATABASE_URL_VARIABLE
 from ._audit_report import add_report_parser
 from ._common import (
@@ -192,6 +198,8 @@ def _describe_error(
         return EXIT_USAGE, str(exc)
     if isinstance(exc, OryError):
         return EXIT_FAILED, _describe_ory_error(exc, arguments, environ)
+    if isinstance(exc, StaleTokensError):
+        return EXIT_FAILED, str(exc)
     hint = "" if arguments.debug else "; rerun with --debug for the traceback"
     return EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc}{hint}"
 

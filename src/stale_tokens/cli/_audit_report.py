@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TextIO
 
+from .._database_errors import DatabaseError
 from ._audit import DATABASE_URL_VARIABLE, add_audit_options, open_sql_audit_sink
 from ._common import EXIT_OK, CommandError, Console, redact_urls
 
@@ -70,7 +71,7 @@ async def run_report(arguments: argparse.Namespace, console: Console) -> int:
             counts = await sink.monthly_counts(since=since)
         except NotImplementedError as exc:
             raise CommandError(str(exc)) from exc
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, SQLAlchemyError, OSError) as exc:
             # SQLAlchemy's messages span several lines and may quote the URL.
             first_line = redact_urls(str(exc)).splitlines()[0] if str(exc) else ""
             raise CommandError(
