@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ColumnElement,
+    Index,
     Integer,
     MetaData,
     String,
@@ -55,10 +56,11 @@ class SqlAuditSink(EngineUser):
 
     The table has the columns ``id``, ``event_type``, ``identity_id``,
     ``outcome``, ``step``, ``policy``, ``days_inactive``, ``metadata`` (the
-    event's details as JSON) and ``created_at`` (the event's time, UTC). It
-    is created on first use when missing; `create_table` creates it
-    up front. The same table may hold the application's own events, such as
-    logins, which `SqlActivitySource` reads.
+    event's details as JSON) and ``created_at`` (the event's time, UTC),
+    with indexes on ``created_at`` and ``(identity_id, created_at)``. It is
+    created on first use when missing; `create_table` creates it up front.
+    The same table may hold the application's own events, such as logins,
+    which `SqlActivitySource` reads.
 
     Args:
         url_or_engine: A database URL (``sqlite:///audit.db``,
@@ -86,14 +88,17 @@ class SqlAuditSink(EngineUser):
                 primary_key=True,
                 autoincrement=True,
             ),
-            Column("event_type", String(100), nullable=False, index=True),
-            Column("identity_id", String(255), nullable=False, index=True),
+            Column("event_type", String(100), nullable=False),
+            Column("identity_id", String(255), nullable=False),
             Column("outcome", String(32), nullable=True),
             Column("step", String(64), nullable=True),
             Column("policy", String(255), nullable=True),
             Column("days_inactive", Integer(), nullable=True),
             Column("metadata", JSON(), nullable=True),
             Column("created_at", UtcDateTime(), nullable=False, index=True),
+            # Serves SqlActivitySource's latest-event query. An index on
+            # event_type alone would tempt planners into scanning half the table.
+            Index(f"ix_{table_name}_identity_id_created_at", "identity_id", "created_at"),
         )
         self._table_ready = False
         self._table_lock = anyio.Lock()
@@ -207,10 +212,10 @@ def _row(event: AuditEvent) -> dict[str, Any]:
 def _month_label(created_at: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
     """Return an SQL expression for the ``YYYY-MM`` of *created_at* in UTC."""
     if dialect == "postgresql":
-        # date_trunc on timestamptz uses the session's TimeZone, so the value
-        # is converted to UTC first and the month cannot shift by a day.
-        # Constants rather than bound parameters, so PostgreSQL sees the same
-        # expression in the select list and in GROUP BY.
+        # to_char formats a timestamptz in the session's TimeZone, so the value
+        # is converted to UTC first and an event near midnight keeps its UTC
+        # month. The literals are constants, not bound parameters, so the
+        # select list and GROUP BY contain the identical expression.
         utc = func.timezone(literal_column("'UTC'"), created_at)
         return func.to_char(utc, literal_column("'YYYY-MM'"))
     if dialect == "sqlite":
