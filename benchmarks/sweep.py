@@ -199,13 +199,16 @@ def network_limit(report: SweepReport, *, pages: int, latency: float, concurrenc
 
 def measure_throughput(total: int, *, page_size: int, concurrency: int) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_before = time.process_time()
     report, transport, seconds = asyncio.run(
         run_sweep(total, page_size=page_size, concurrency=concurrency, latency=0)
     )
+    cpu_seconds = time.process_time() - cpu_before
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
-        f"pass 1: {total / seconds:,.0f} identities/s ({seconds:.1f} s), done "
-        f"{dict(report.done)}, requests {dict(transport.requests)}"
+        f"pass 1: {total / seconds:,.0f} identities/s ({seconds:.1f} s wall), "
+        f"{total / cpu_seconds:,.0f} identities per CPU second ({cpu_seconds:.1f} s CPU), "
+        f"done {dict(report.done)}, requests {dict(transport.requests)}"
     )
     print(f"pass 1: max RSS {rss_after / 1024:,.0f} MiB ({(rss_after - rss_before) / 1024:+,.0f})")
 
