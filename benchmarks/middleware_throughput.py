@@ -17,6 +17,7 @@ import multiprocessing
 import socket
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import uvicorn
@@ -89,10 +90,6 @@ def _scope(identity: int) -> Scope:
 
 async def run_in_process(app: ASGIApp, requests: int) -> float:
     """Return requests per second for *requests* sequential direct ASGI calls."""
-    request_message: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> Message:
-        return request_message
 
     async def send(message: Message) -> None:
         return None
@@ -100,8 +97,21 @@ async def run_in_process(app: ASGIApp, requests: int) -> float:
     scopes = [_scope(number % IDENTITIES) for number in range(requests)]
     started = time.perf_counter()
     for scope in scopes:
-        await app(scope, receive, send)
+        await app(scope, _receiver(), send)
     return requests / (time.perf_counter() - started)
+
+
+def _receiver() -> Callable[[], Awaitable[Message]]:
+    """Return the request body once, then wait like a client that stays connected."""
+    messages: list[Message] = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable: the wait above is only ever cancelled")
+
+    return receive
 
 
 def in_process(requests: int, rounds: int) -> dict[str, float]:

@@ -512,3 +512,24 @@ def test_health_to_dict_is_json_ready() -> None:
         "rejected": 0,
         "not_found": 0,
     }
+
+
+@pytest.mark.anyio
+async def test_flush_survives_failing_resolver(caplog: pytest.LogCaptureFixture) -> None:
+    """A deferred resolver that raises is logged, and the buffered writes still happen."""
+    clock, writer = FakeClock(), FakeWriter()
+    tracker = _tracker(writer, clock)
+
+    class BrokenResolver:
+        async def resolve_pending(
+            self, record: Callable[[str, float, CredentialKind | None], None], /
+        ) -> None:
+            raise RuntimeError("resolver bug")
+
+    tracker._attach_resolver(BrokenResolver())
+    tracker.record("id-1")
+    with caplog.at_level(logging.WARNING, logger="stale_tokens.tracking"):
+        await tracker.flush()
+
+    assert writer.written_ids() == ["id-1"]
+    assert any("RuntimeError" in record.getMessage() for record in caplog.records)

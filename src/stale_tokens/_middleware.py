@@ -101,7 +101,11 @@ class ActivityMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            self._track(scope, mark)
+            # The marked case inline: it is the common one, and a call costs.
+            if mark.identity_id is not None:
+                self._add(mark.identity_id, self._clock(), mark.kind)
+            else:
+                self._track(scope, mark)
 
     async def _call_websocket(
         self, scope: Scope, receive: Receive, send: Send, mark: ActivityMark

@@ -1,4 +1,4 @@
-"""How the middleware learns which identity made a request."""
+"""Identity resolution for the middleware: `mark_active`, resolvers and their protocol."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ RecordCallback = Callable[[str, float, CredentialKind | None], None]
 
 @runtime_checkable
 class MetadataWriter(Protocol):
-    """What the tracker writes through; `KratosAdmin` is one."""
+    """The Kratos admin client the tracker writes through, such as `KratosAdmin`."""
 
     def set_metadata_admin(
         self, identity_id: str, values: Mapping[str | tuple[str, ...], Any], /
@@ -96,7 +96,8 @@ class DeferredIdentityResolver(Protocol):
         """Look up the credentials seen since the last call and *record* each identity found.
 
         *record* takes the identity id, the activity time in POSIX seconds and
-        the credential kind. Must not raise; failed lookups stay pending.
+        the credential kind. Failed lookups should stay pending for the next
+        call. An exception is logged and does not stop the flush.
         """
         ...
 
@@ -114,7 +115,7 @@ class TrackerHealth:
         written: Successful writes since the tracker was created.
         failed: Writes that failed and went back to the buffer for a retry.
         dropped: Activities of new identities discarded because the buffer was full.
-        rejected: Identities discarded after Kratos answered 400
+        rejected: Identities discarded after Kratos returned 400
             `MAX_BAD_REQUEST_TRIES` times.
         not_found: Identities discarded because Kratos answered 404 (deleted).
     """
@@ -181,7 +182,8 @@ class ActivityTracker:
     can notice, while an identity that is busy all day costs 2 writes per hour.
     The default budget of 100 writes per minute leaves 75 of the 175 identity
     writes per minute that an Ory Network Production project allows for the
-    sweeper and other admin tools; divide it by the number of app replicas.
+    sweeper and other admin tools. With several app processes, divide it
+    among them.
 
     Args:
         writer: Any object with ``async set_metadata_admin(identity_id, values)``,
@@ -319,8 +321,8 @@ class ActivityTracker:
         """Note that *identity_id* was active, for activity outside HTTP (workers, jobs, gRPC).
 
         Cheap and synchronous: it updates the buffer and does no I/O. It is safe
-        to call from any thread; from the event loop thread it can also start
-        an early flush when the buffer is nearly full.
+        to call from any thread. Only a call from the event loop thread can
+        start an early flush when the buffer is nearly full.
 
         Args:
             identity_id: The Kratos identity id.
@@ -353,8 +355,7 @@ class ActivityTracker:
         if self._flush_lock is None:
             self._flush_lock = anyio.Lock()
         async with self._flush_lock:
-            for resolver in tuple(self._resolvers):
-                await resolver.resolve_pending(self._add)
+            await self._resolve_credentials()
 
             now = self._clock()
             batch = self._buffer.take_due(
@@ -387,6 +388,13 @@ class ActivityTracker:
             rejected=self._rejected,
             not_found=self._not_found,
         )
+
+    async def _resolve_credentials(self) -> None:
+        for resolver in tuple(self._resolvers):
+            try:
+                await resolver.resolve_pending(self._add)
+            except Exception as exc:  # noqa: BLE001 (logged; the writes must still run)
+                self._warn("Resolving session credentials failed with %s", _describe(exc))
 
     def _attach_resolver(self, resolver: DeferredIdentityResolver) -> None:
         if all(resolver is not attached for attached in self._resolvers):
@@ -447,7 +455,7 @@ class ActivityTracker:
             outcome.failed += 1
         except Exception as exc:  # noqa: BLE001 (logged below; the loop must survive it)
             # An unexpected error (401 for a wrong API key, a bug in a custom
-            # writer) keeps the entry: nothing says the activity is wrong.
+            # writer) keeps the entry, because the activity itself is valid.
             self._buffer.put_back([entry])
             outcome.failed += 1
             self._warn(

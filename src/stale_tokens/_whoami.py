@@ -49,7 +49,7 @@ class _Credential:
 
 
 class _Lookup:
-    """What the lookups of one `resolve_pending` call share."""
+    """The client, limiter, callback and failure list shared by one `resolve_pending` call."""
 
     __slots__ = ("client", "failures", "limiter", "record")
 
@@ -69,7 +69,7 @@ class KratosWhoamiResolver:
     or the session cookie (Kratos checks them in that order), hashes it with
     SHA-256 and looks the hash up in a small cache. A cache hit is recorded at
     once. A miss keeps the credential in memory, keyed by its hash, until the
-    next flush of the `ActivityTracker` asks Kratos and records the identity
+    next flush of the `ActivityTracker` calls whoami and records the identity
     with the time of the request. The trade-off: the first request of a
     session reaches Kratos up to one flush interval later than the others,
     and the raw credential stays in process memory until then. It is never
@@ -198,10 +198,11 @@ class KratosWhoamiResolver:
         return None
 
     async def resolve_pending(self, record: RecordCallback, /) -> None:
-        """Ask Kratos about the credentials kept since the last call and *record* each identity.
+        """Call whoami for the credentials kept since the last call and *record* each identity.
 
-        Credentials Kratos could not be asked about (connection failure, 5xx,
-        429) stay for the next call. Never raises, except on cancellation.
+        Credentials whose lookup failed (connection failure, 5xx, 429) stay
+        for the next call. httpx errors are caught and logged, and any other
+        exception propagates to the caller (the tracker's flush loop logs it).
         """
         if not self._pending:
             return
