@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from stale_tokens import (
     ConfigurationError,
@@ -252,17 +252,18 @@ async def test_smtp_notifier_connection_refused() -> None:
         await notifier(free_port()).notify(notification({"email": "person@example.org"}))
 
 
-async def test_sweep_with_smtp_retries_rejected_warning(
-    mail: tuple[MailHandler, int],
+@pytest.mark.parametrize("mode", ["reject", "drop"])
+async def test_sweep_with_smtp_retries_failed_warning(
+    mail: tuple[MailHandler, int], mode: str
 ) -> None:
-    """A rejected warning is a failure with no marker; the next run sends it once."""
+    """A rejected or dropped warning is a failure with no marker; the next run sends it once."""
     handler, port = mail
     emulator = OryEmulator()
     identity_id = add_identity(emulator, days_inactive=84, email="person@example.org")
     smtp = notifier(port)
 
     async with clients(emulator) as (kratos, hydra):
-        handler.mode = "reject"
+        handler.mode = mode
         first = await sweep(kratos=kratos, hydra=hydra, policy=Policy(), notifier=smtp, now=NOW)
         rejected = await kratos.get_identity(identity_id)
         handler.mode = "accept"
@@ -371,3 +372,39 @@ def test_smtp_notifier_message_headers() -> None:
 
     assert message["Date"] == "Mon, 01 Jun 2026 12:00:00 +0000"
     assert message["Message-ID"].endswith("@example.com>")
+
+
+# The test server takes AUTH without TLS, which aiosmtpd warns about; it only
+# listens on loopback.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_smtp_notifier_authenticates() -> None:
+    """Username and password reach the server through SMTP AUTH before the message."""
+    handler = MailHandler()
+    logins: list[tuple[str, str]] = []
+
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"s3cret")
+
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        await notifier(port, username="mailer", password="s3cret").notify(
+            notification({"email": "person@example.org"})
+        )
+    finally:
+        controller.stop()
+
+    assert logins == [("mailer", "s3cret")]
+    assert [envelope.rcpt_tos for envelope in handler.messages] == [["person@example.org"]]

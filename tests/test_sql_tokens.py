@@ -13,12 +13,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sql_databases import DATABASES, drop_table, open_database, unique_table_name
-from stale_tokens import ConfigurationError
+from stale_tokens import ConfigurationError, Policy, sweep
 from stale_tokens.integrations.sql import (
     EVENT_TOKEN_REVOKED_UNUSED,
     SqlPersonalAccessTokenRevoker,
 )
-from sweeping import NOW, RecordingAuditSink
+from stale_tokens.testing import OryEmulator
+from sweeping import NOW, RecordingAuditSink, add_identity, clients
 
 pytestmark = pytest.mark.anyio
 
@@ -246,3 +247,41 @@ def test_sql_token_revoker_uses_utc_clock_by_default() -> None:
 
     assert now.tzinfo is UTC
     assert now >= before
+
+
+async def test_sweep_with_sql_tokens_revokes_stale_identity(
+    revoker: SqlPersonalAccessTokenRevoker,
+) -> None:
+    """A sweep's revocation revokes the stale identity's tokens and leaves the active one's."""
+    emulator = OryEmulator()
+    stale = add_identity(emulator, days_inactive=120)
+    active = add_identity(emulator, days_inactive=2)
+    async with revoker.engine.begin() as connection:
+        await connection.execute(
+            insert(revoker.table),
+            [
+                {"id": "stale-token", "identity_id": stale, "created_at": days_ago(300),
+                 "last_used_at": days_ago(120), "revoked_at": None},
+                {"id": "active-token", "identity_id": active, "created_at": days_ago(300),
+                 "last_used_at": days_ago(2), "revoked_at": None},
+            ],
+        )  # fmt: skip
+    audit = RecordingAuditSink()
+
+    async with clients(emulator) as (kratos, hydra):
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            audit=audit,
+            personal_access_tokens=revoker,
+            now=NOW,
+            circuit_breaker=None,
+        )
+
+    assert report.done == {"revoke": 1}
+    revoked_at = await revoked_at_by_id(revoker)
+    assert revoked_at == {"stale-token": NOW, "active-token": None}
+    (event,) = audit.of_type("tokens_revoked_stale")
+    assert event.identity_id == stale
+    assert event.details["personal_access_tokens_revoked"] == 1
