@@ -345,6 +345,7 @@ def test_demo_runs_end_to_end(demo: subprocess.Popen[str]) -> None:
     assert re.search(r"token pairs: inactive for \d+\.", output)
     assert "A second sweep right after: due nothing, done nothing" in output
     assert "Failed: 0." in output
+    assert "Audit events not stored: 0." in output
 
 
 def test_demo_sigint_stops_every_process(demo: subprocess.Popen[str]) -> None:

@@ -112,7 +112,7 @@ def print_report(report: SweepReport) -> None:
     skipped = Counter(item.reason for item in report.skipped)
     print(
         f"   Skipped: {_join(skipped) or 'none'}. Failed: {len(report.failures)}. "
-        f"Deferred: {len(report.deferred)}."
+        f"Deferred: {len(report.deferred)}. Audit events not stored: {report.audit_failures}."
     )
     codes = Counter(item.finding.split(":", 1)[0] for item in report.findings)
     print(f"   Bad data found and handled: {_join(codes) or 'none'}.")
