@@ -40,6 +40,8 @@ __all__ = ["KratosSessions", "SignedInUser", "create_app"]
 logger = logging.getLogger("fastapi_app")
 
 WHOAMI_TIMEOUT = 5.0
+# /healthz reports "degraded" after this many flushes in a row with a failed write.
+DEGRADED_AFTER_FAILED_FLUSHES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +228,11 @@ def create_app(
         """Return the tracker's health, and the scheduled sweep's last outcome."""
         services = services_of(request)
         health = services.tracker.health()
+        is_healthy = (
+            health.is_running and health.consecutive_failures < DEGRADED_AFTER_FAILED_FLUSHES
+        )
         body: dict[str, Any] = {
-            "status": "ok" if health.is_running and health.consecutive_failures < 3 else "degraded",
+            "status": "ok" if is_healthy else "degraded",
             "tracker": health.to_dict(),
             "sweep": None if services.schedule is None else services.schedule.status(),
         }
