@@ -26,7 +26,7 @@ from stale_tokens import (
 )
 from stale_tokens.integrations.smtp import EmailTemplate, SmtpNotifier
 from stale_tokens.testing import OryEmulator
-from sweeping import NOW, add_identity, clients
+from sweeping import NOW, RecordingAuditSink, add_identity, clients
 
 pytestmark = pytest.mark.anyio
 
@@ -280,8 +280,8 @@ async def test_sweep_with_smtp_retries_failed_warning(
     assert [envelope.rcpt_tos for envelope in handler.messages] == [["person@example.org"]]
 
 
-async def test_sweep_with_smtp_reports_missing_address(mail: tuple[MailHandler, int]) -> None:
-    """An identity without an address is reported with its id and the sweep goes on."""
+async def test_sweep_with_smtp_skips_missing_address(mail: tuple[MailHandler, int]) -> None:
+    """An identity without an address is skipped with the reason, unmarked, and retried later."""
     handler, port = mail
     emulator = OryEmulator()
     add_identity(emulator, days_inactive=84, email="person@example.org")
@@ -291,16 +291,34 @@ async def test_sweep_with_smtp_reports_missing_address(mail: tuple[MailHandler, 
         created_at=NOW - timedelta(days=1000),
     )["id"]
 
+    audit = RecordingAuditSink()
+
     async with clients(emulator) as (kratos, hydra):
         report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            notifier=notifier(port),
+            audit=audit,
+            now=NOW,
+        )
+        add_email = {"op": "add", "path": "/traits/email", "value": "added@example.org"}
+        await kratos.patch_identity(without, [add_email])
+        later = await sweep(
             kratos=kratos, hydra=hydra, policy=Policy(), notifier=notifier(port), now=NOW
         )
 
     assert report.done == {"warn": 1}
-    assert [failure.identity_id for failure in report.failures] == [without]
-    assert "MissingRecipientError" in report.failures[0].error
-    assert "traits.email is missing" in report.failures[0].error
-    assert [envelope.rcpt_tos for envelope in handler.messages] == [["person@example.org"]]
+    assert report.failures == ()
+    assert [skipped.identity_id for skipped in report.skipped] == [without]
+    assert "traits.email is missing" in report.skipped[0].reason
+    (event,) = audit.of_type("sweep_skipped_no_recipient")
+    assert event.identity_id == without
+    assert later.done == {"warn": 1}
+    assert [envelope.rcpt_tos for envelope in handler.messages] == [
+        ["person@example.org"],
+        ["added@example.org"],
+    ]
 
 
 @pytest.mark.parametrize(

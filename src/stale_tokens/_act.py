@@ -17,6 +17,7 @@ from ._audit import (
     EVENT_RE_ENGAGEMENT_SENT,
     EVENT_SKIPPED_CHANGED,
     EVENT_SKIPPED_CLAIMED,
+    EVENT_SKIPPED_NO_RECIPIENT,
     EVENT_SKIPPED_RECENT_ACTIVITY,
     EVENT_SUSPENDED,
     EVENT_SUSPENSION_CLEARED,
@@ -34,6 +35,7 @@ from ._extra_activity import ExtraActivitySource
 from ._markers import build_claim_markers, build_step_markers, read_markers
 from ._models import Identity
 from ._notify import Notification, Notifier
+from ._notify_errors import MissingRecipientError
 from ._policy import Policy
 from ._ports import KratosSweepClient
 from ._report import FailedIdentity, ReportBuilder, SkippedIdentity
@@ -120,6 +122,9 @@ class IdentityActor:
             await self._act(entry)
         except NotFoundError:
             await self._skip(entry, "the identity was deleted since the listing", event=None)
+        except MissingRecipientError as error:
+            # Bad data on one identity, not a failed run; the next run tries again.
+            await self._skip(entry, str(error), event=EVENT_SKIPPED_NO_RECIPIENT)
         except StaleTokensError as error:
             await self._fail(entry, error)
         except Exception as error:  # noqa: BLE001 - a notifier or revoker plug-in may raise anything; one identity must not end the sweep.

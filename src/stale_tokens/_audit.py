@@ -27,6 +27,7 @@ EVENT_REACTIVATED = "identity_reactivated"
 EVENT_SKIPPED_RECENT_ACTIVITY = "sweep_skipped_recent_activity"
 EVENT_SKIPPED_CLAIMED = "sweep_skipped_claimed_by_other_run"
 EVENT_SKIPPED_CHANGED = "sweep_skipped_decision_changed"
+EVENT_SKIPPED_NO_RECIPIENT = "sweep_skipped_no_recipient"
 EVENT_FAILED = "sweep_step_failed"
 
 OUTCOME_SUCCESS = "success"

@@ -27,8 +27,9 @@ class NotificationError(StaleTokensError):
 class MissingRecipientError(NotificationError):
     """Raised when an identity has no usable address at the configured path (``traits.email``).
 
-    Nothing was sent. The next sweep tries again, so an address added in the
-    meantime is used.
+    Nothing was sent. `sweep` reports the identity as skipped rather than
+    failed and records no marker, so a later run sends the message once an
+    address is added.
 
     Attributes:
         path: The dotted path the address was looked up at.
