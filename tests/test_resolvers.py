@@ -219,7 +219,7 @@ async def test_whoami_resolver_keeps_credential_on_failure(
 
 @pytest.mark.anyio
 async def test_whoami_resolver_bounds_cache_and_pending() -> None:
-    """The cache forgets the oldest entry; pending credentials beyond the bound are dropped."""
+    """The cache evicts the oldest entry, and pending credentials beyond the bound are dropped."""
     resolver = KratosWhoamiResolver(
         PUBLIC_URL, max_cache_size=2, max_pending=3, max_lookups_per_flush=2
     )

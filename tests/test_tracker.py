@@ -36,7 +36,7 @@ def anyio_backend() -> str:
 
 
 class FakeClock:
-    """POSIX seconds that move only when a test says so."""
+    """POSIX seconds that advance only when a test calls `advance`."""
 
     def __init__(self) -> None:
         self.now = START.timestamp()
