@@ -1,12 +1,12 @@
-"""Requests per second of a minimal Starlette app: bare, with ActivityMiddleware, and with
-the same tracking written as a BaseHTTPMiddleware.
+"""Requests per second of a minimal Starlette app: bare, with a pass-through ASGI middleware,
+with ActivityMiddleware, and with the same tracking written as a BaseHTTPMiddleware.
 
 Run: .venv/bin/python benchmarks/middleware_throughput.py [--requests N] [--seconds S]
 
 In-process, each request is one direct ASGI call, so the numbers show the
 middleware's own cost. Over uvicorn on 127.0.0.1 one httpx client with
-concurrent tasks drives one server process per variant; the client then
-costs more CPU than the server, so the ratios show only what a client sees.
+concurrent tasks drives one server process per variant. The client then
+costs more CPU than the server, so those ratios include the client's cost.
 """
 
 from __future__ import annotations
@@ -27,17 +27,27 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stale_tokens import ActivityMiddleware, ActivityTracker, TrustedHeaderResolver
 
 IDENTITIES = 1000
-VARIANTS = ("bare", "ActivityMiddleware", "BaseHTTPMiddleware")
+VARIANTS = ("bare", "pass-through ASGI", "ActivityMiddleware", "BaseHTTPMiddleware")
 
 
 class NullWriter:
     async def set_metadata_admin(self, identity_id: str, values: object) -> object:
         return None
+
+
+class PassThroughMiddleware:
+    """An ASGI middleware that only calls the app: the floor for any middleware layer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 class TrackingBaseHTTPMiddleware(BaseHTTPMiddleware):
@@ -63,6 +73,7 @@ def build_app(variant: str) -> Starlette:
     tracker = ActivityTracker(NullWriter())
     middleware = {
         "bare": [],
+        "pass-through ASGI": [Middleware(PassThroughMiddleware)],
         "ActivityMiddleware": [
             Middleware(ActivityMiddleware, tracker=tracker, resolver=TrustedHeaderResolver())
         ],
