@@ -119,8 +119,9 @@ class TrustedHeaderResolver:
 
     def identify(self, scope: Scope, at: float, /) -> Identification | None:
         """Return the header's value as the identity id, or ``None`` when absent or empty."""
+        header = self._header
         for name, value in scope["headers"]:
-            if name == self._header:
+            if name == header:
                 identity_id = value.decode("latin-1").strip()
                 return (identity_id, self._kind) if identity_id else None
         return None
