@@ -282,3 +282,20 @@ async def test_whoami_resolver_against_emulator() -> None:
         )
     ]
     assert emulator.requests["whoami"] == 2
+
+
+@pytest.mark.anyio
+async def test_whoami_resolver_finds_cookie_among_others() -> None:
+    """The session cookie is found by exact name, after a cookie that is not RFC 6265 clean."""
+    resolver = KratosWhoamiResolver(PUBLIC_URL)
+    recorded = Recorded()
+    header = 'bad"name=1; ory_kratos_session_old=stale; ory_kratos_session=fresh; theme=dark'
+
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.get(WHOAMI_URL).respond(200, json={"identity": {"id": "id-1"}})
+        resolver.identify(_scope(("cookie", header)), NOW)
+        await resolver.resolve_pending(recorded)
+
+    assert route.calls[0].request.headers["cookie"] == "ory_kratos_session=fresh"
+    assert recorded.calls == [("id-1", NOW, CredentialKind.BROWSER_SESSION)]
+    await resolver.aclose()
