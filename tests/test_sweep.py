@@ -18,6 +18,7 @@ from stale_tokens import (
     Identity,
     InProcessSweepLock,
     Policy,
+    ServerError,
     SweepAbortedError,
     read_markers,
     sweep,
@@ -919,3 +920,41 @@ async def test_sweep_overlap_without_lock(emulator: OryEmulator) -> None:
     assert reports["run-b"].done == {"revoke": 2}
     assert "run-a claimed it" in reports["run-b"].skipped[0].reason
     assert len(reports["run-a"].skipped) == 2
+
+
+@pytest.mark.anyio
+async def test_sweep_listing_failure_raises_ory_error(emulator: OryEmulator) -> None:
+    """A listing that keeps failing raises the client's ServerError, not an exception group."""
+    add_identity(emulator, days_inactive=100)
+    emulator.add_fault(Fault("list_identities", status=500))
+
+    async with clients(emulator) as (kratos, hydra):
+        with pytest.raises(ServerError):
+            await sweep(kratos=kratos, hydra=hydra, policy=Policy(), now=NOW)
+
+    assert emulator.requests["list_identities"] == 4
+    assert sum(emulator.writes.values()) == 0
+
+
+@pytest.mark.anyio
+async def test_sweep_extra_activity_failure_acts_on_nothing(emulator: OryEmulator) -> None:
+    """An activity source that fails during the plan stops the sweep before any write."""
+    add_identity(emulator, days_inactive=100)
+
+    class BrokenTable:
+        async def last_activity(self, identity_ids: Sequence[str]) -> dict[str, datetime]:
+            raise ConnectionRefusedError("database is down")
+
+    async with clients(emulator) as (kratos, hydra):
+        with pytest.raises(ConnectionRefusedError, match="database is down"):
+            await sweep(
+                kratos=kratos,
+                hydra=hydra,
+                policy=Policy(),
+                now=NOW,
+                extra_activity=BrokenTable(),
+                circuit_breaker=NO_BREAKER,
+            )
+
+    assert sum(emulator.writes.values()) == 0
+    assert emulator.requests["get_identity"] == 0

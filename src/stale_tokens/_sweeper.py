@@ -270,22 +270,36 @@ async def _plan(
     """
     send, receive = anyio.create_memory_object_stream[list[Identity]](max_buffer_size=1)
 
+    # An anyio task group wraps errors in an ExceptionGroup, so each side
+    # keeps its error and it is re-raised unwrapped after the group: callers
+    # catch OryError, not a group.
+    failures: list[Exception] = []
+
     async def fetch_pages(stream: ObjectSendStream[list[Identity]]) -> None:
         async with stream:
-            async for page in kratos.iter_identity_pages(page_size=page_size):
-                await stream.send(page)
+            try:
+                async for page in kratos.iter_identity_pages(page_size=page_size):
+                    await stream.send(page)
+            except Exception as error:  # noqa: BLE001 - re-raised below, outside the group.
+                failures.append(error)
 
     due: list[DueEntry] = []
     async with anyio.create_task_group() as group, receive:
         group.start_soon(fetch_pages, send)
-        async for page in receive:
-            extra: Mapping[str, datetime] = {}
-            if extra_activity is not None:
-                extra = await extra_activity.last_activity([identity.id for identity in page])
-            for identity in page:
-                entry = _decide(identity, policy, revoker, report, now=now, extra=extra)
-                if entry is not None:
-                    due.append(entry)
+        try:
+            async for page in receive:
+                extra: Mapping[str, datetime] = {}
+                if extra_activity is not None:
+                    extra = await extra_activity.last_activity([i.id for i in page])
+                for identity in page:
+                    entry = _decide(identity, policy, revoker, report, now=now, extra=extra)
+                    if entry is not None:
+                        due.append(entry)
+        except Exception as error:  # noqa: BLE001 - re-raised below, outside the group.
+            failures.append(error)
+            group.cancel_scope.cancel()
+    if failures:
+        raise failures[0]
     return due
 
 
