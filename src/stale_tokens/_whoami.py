@@ -74,7 +74,7 @@ class KratosWhoamiResolver:
     and the raw credential stays in process memory until then. It is never
     logged and never used as a cache key.
 
-    A cached answer is reused for *cache_ttl* seconds, so a session revoked
+    A cached result is reused for *cache_ttl* seconds, so a session revoked
     in Kratos can still be recorded as active for that long. A credential
     that Kratos answered 401 or 403 for is cached as unknown for the same
     time, so a client with a stale cookie costs one lookup per TTL.
