@@ -382,6 +382,25 @@ async def test_tracker_exit_runs_final_flush() -> None:
 
 
 @pytest.mark.anyio
+async def test_tracker_exit_writes_inside_window_and_over_budget() -> None:
+    """The final flush writes activity whose window is open or whose budget is spent."""
+    clock, writer = FakeClock(), FakeWriter()
+
+    async with _tracker(writer, clock, min_write_interval=1800, max_writes_per_minute=1) as tracker:
+        tracker.record("id-1")
+        await tracker.flush()
+        clock.advance(30)
+        tracker.record("id-1")
+        tracker.record("id-2")
+        await tracker.flush()
+        assert writer.written_ids() == ["id-1"]
+
+    assert sorted(writer.written_ids()) == ["id-1", "id-1", "id-2"]
+    assert writer.stored["id-1"] == {"last_activity_at": _stamp(START + timedelta(seconds=30))}
+    assert tracker.health().pending == 0
+
+
+@pytest.mark.anyio
 async def test_tracker_exit_stops_final_flush_at_deadline(caplog: pytest.LogCaptureFixture) -> None:
     """A hanging writer cannot hold shutdown past shutdown_timeout; the entry stays counted."""
     clock = FakeClock()

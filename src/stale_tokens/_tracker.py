@@ -203,6 +203,7 @@ class ActivityTracker:
         kind_key: The metadata_admin object holding the last activity per kind.
         shutdown_timeout: Seconds the final flush on exit may take. Shorter
             than the 30 seconds that uvicorn and Kubernetes give by default.
+            The final flush ignores the write window and the write budget.
         clock: Returns the current time in POSIX seconds; defaults to `time.time`.
 
     Raises:
@@ -302,7 +303,7 @@ class ActivityTracker:
         # flush, and bounded so the flush cannot outlast the grace period.
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + self._shutdown_timeout
-            await self.flush()
+            await self._flush(is_final=True)
         if len(self._buffer):
             logger.warning(
                 "Activity tracker stopped with %d identities unwritten; the final flush "
@@ -352,17 +353,25 @@ class ActivityTracker:
         Failed writes go back to the buffer (see the class docs); this method
         raises only on cancellation.
         """
+        await self._flush(is_final=False)
+
+    async def _flush(self, *, is_final: bool) -> None:
         if self._flush_lock is None:
             self._flush_lock = anyio.Lock()
         async with self._flush_lock:
             await self._resolve_credentials()
 
             now = self._clock()
-            batch = self._buffer.take_due(
-                now,
-                min_write_interval=self._min_write_interval,
-                limit=self._budget.available(now),
-            )
+            if is_final:
+                # No flush follows the last one, so an open write window or a
+                # spent budget would lose the activity with the process.
+                batch = self._buffer.take_due(now, min_write_interval=0.0, limit=len(self._buffer))
+            else:
+                batch = self._buffer.take_due(
+                    now,
+                    min_write_interval=self._min_write_interval,
+                    limit=self._budget.available(now),
+                )
             self._budget.spend(now, len(batch))
 
             outcome = _FlushOutcome()
