@@ -101,9 +101,15 @@ class ActivityMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            # The marked case inline: it is the common one, and a call costs.
+            # The two common cases inline, because a method call per request
+            # costs about as much as the rest of the bookkeeping.
             if mark.identity_id is not None:
                 self._add(mark.identity_id, self._clock(), mark.kind)
+            elif self._resolver is not None and self._state_attribute is None:
+                now = self._clock()
+                identification = self._resolver.identify(scope, now)
+                if identification is not None:
+                    self._add(identification[0], now, identification[1])
             else:
                 self._track(scope, mark)
 
