@@ -9,7 +9,14 @@ import pytest
 import respx
 import stamina
 
-from stale_tokens import BadRequestError, ConfigurationError, HydraAdmin
+from stale_tokens import (
+    BadRequestError,
+    ClientClosedError,
+    ConfigurationError,
+    HydraAdmin,
+    NotFoundError,
+    UnknownRouteError,
+)
 
 BASE = "http://127.0.0.1:4445"
 API_KEY = "ory_pat_hydra-secret"
@@ -117,3 +124,55 @@ async def test_hydra_admin_keeps_path_prefix(router: respx.MockRouter) -> None:
         await hydra.revoke_login_sessions(SUBJECT)
 
     assert route.calls.last.request.url.path == "/hydra/admin/oauth2/auth/sessions/login"
+
+
+async def test_revoke_login_sessions_plain_404(
+    router: respx.MockRouter,
+) -> None:
+    """Go's plain-text 404 under a wrong path prefix raises UnknownRouteError naming base_url."""
+    route = router.delete("/hydra/admin/oauth2/auth/sessions/login").mock(
+        return_value=httpx.Response(
+            404, text="404 page not found\n", headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+    )
+
+    async with HydraAdmin(f"{BASE}/hydra") as hydra:
+        with pytest.raises(UnknownRouteError) as caught:
+            await hydra.revoke_login_sessions(SUBJECT)
+
+    assert not isinstance(caught.value, NotFoundError)
+    assert caught.value.service == "hydra"
+    assert f"base_url '{BASE}/hydra'" in str(caught.value)
+    assert "'http://127.0.0.1:4445'" in str(caught.value)
+    assert route.call_count == 1
+    assert route.calls.last.request.url.params["subject"] == SUBJECT
+
+
+async def test_revoke_consent_sessions_json_404(
+    router: respx.MockRouter,
+) -> None:
+    """A 404 with Hydra's OAuth2 error body stays NotFoundError."""
+    route = router.delete("/admin/oauth2/auth/sessions/consent").mock(
+        return_value=httpx.Response(
+            404, json={"error": "not_found", "error_description": "Unable to locate the resource"}
+        )
+    )
+
+    async with HydraAdmin(BASE) as hydra:
+        with pytest.raises(NotFoundError) as caught:
+            await hydra.revoke_consent_sessions(SUBJECT)
+
+    assert not isinstance(caught.value, UnknownRouteError)
+    assert caught.value.error_message == "not_found"
+    assert route.calls.last.request.url.params["all"] == "true"
+
+
+async def test_hydra_admin_used_after_close(router: respx.MockRouter) -> None:
+    """A revocation after aclose raises ClientClosedError and sends nothing."""
+    hydra = HydraAdmin(BASE)
+    await hydra.aclose()
+
+    with pytest.raises(ClientClosedError, match=r"HydraAdmin.*lifespan"):
+        await hydra.revoke_consent_sessions(SUBJECT)
+
+    assert router.calls.call_count == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,12 +15,14 @@ import stamina
 
 from stale_tokens import (
     BadRequestError,
+    ClientClosedError,
     ConfigurationError,
     InvalidResponseError,
     KratosAdmin,
     NotFoundError,
     PaginationError,
     ServerError,
+    UnknownRouteError,
 )
 
 BASE = "http://127.0.0.1:4434"
@@ -74,6 +76,14 @@ def page(start: int, count: int) -> list[dict[str, Any]]:
 
 def kratos_error(code: int, status: str, message: str, **extra: str) -> dict[str, Any]:
     return {"error": {"code": code, "status": status, "message": message, **extra}}
+
+
+NOT_FOUND_BODY = kratos_error(404, "Not Found", "Unable to locate the resource")
+
+# Go's http.NotFound, which Kratos's router sends for a path it does not serve.
+ROUTE_NOT_FOUND = httpx.Response(
+    404, text="404 page not found\n", headers={"Content-Type": "text/plain; charset=utf-8"}
+)
 
 
 def patch_body(request: httpx.Request) -> Any:
@@ -657,14 +667,15 @@ async def test_list_sessions_follows_offset_links(router: respx.MockRouter) -> N
     assert route.calls[1].request.url.params["page_token"] == token
 
 
-@pytest.mark.parametrize(("status", "expected"), [(204, True), (404, False)])
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [(httpx.Response(204), True), (httpx.Response(404, json=NOT_FOUND_BODY), False)],
+)
 async def test_delete_sessions_reports_whether_any_existed(
-    router: respx.MockRouter, status: int, expected: bool
+    router: respx.MockRouter, response: httpx.Response, expected: bool
 ) -> None:
-    """delete_sessions maps 204 to True and Kratos's 404 for no sessions to False."""
-    route = router.delete(f"/admin/identities/{uuid(1)}/sessions").mock(
-        return_value=httpx.Response(status)
-    )
+    """delete_sessions maps 204 to True and Kratos's JSON 404 for no sessions to False."""
+    route = router.delete(f"/admin/identities/{uuid(1)}/sessions").mock(return_value=response)
 
     async with KratosAdmin(BASE) as kratos:
         assert await kratos.delete_sessions(uuid(1)) is expected
@@ -672,17 +683,49 @@ async def test_delete_sessions_reports_whether_any_existed(
     assert route.call_count == 1
 
 
-@pytest.mark.parametrize(("status", "expected"), [(204, True), (404, False)])
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [(httpx.Response(204), True), (httpx.Response(404, json=NOT_FOUND_BODY), False)],
+)
 async def test_delete_identity_reports_whether_deleted(
-    router: respx.MockRouter, status: int, expected: bool
+    router: respx.MockRouter, response: httpx.Response, expected: bool
 ) -> None:
-    """delete_identity maps 204 to True and 404 to False."""
-    route = router.delete(f"/admin/identities/{uuid(1)}").mock(return_value=httpx.Response(status))
+    """delete_identity maps 204 to True and Kratos's JSON 404 to False."""
+    route = router.delete(f"/admin/identities/{uuid(1)}").mock(return_value=response)
 
     async with KratosAdmin(BASE) as kratos:
         assert await kratos.delete_identity(uuid(1)) is expected
 
     assert route.calls.last.request.method == "DELETE"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda kratos: kratos.delete_sessions(uuid(1)),
+        lambda kratos: kratos.delete_identity(uuid(1)),
+        lambda kratos: kratos.get_identity(uuid(1)),
+    ],
+    ids=["delete_sessions", "delete_identity", "get_identity"],
+)
+async def test_kratos_admin_plain_404_is_unknown_route(
+    router: respx.MockRouter, call: Callable[[KratosAdmin], Awaitable[object]]
+) -> None:
+    """A plain-text 404 under a wrong path prefix raises UnknownRouteError, never False."""
+    route = router.route(path__startswith="/kratos/admin/identities/").mock(
+        return_value=ROUTE_NOT_FOUND
+    )
+
+    async with KratosAdmin(f"{BASE}/kratos") as kratos:
+        with pytest.raises(UnknownRouteError) as caught:
+            await call(kratos)
+
+    assert not isinstance(caught.value, NotFoundError)
+    assert caught.value.status_code == 404
+    assert f"base_url '{BASE}/kratos'" in str(caught.value)
+    assert "404 page not found" in str(caught.value)
+    assert route.call_count == 1
+    assert route.calls.last.request.url.path.startswith(f"/kratos/admin/identities/{uuid(1)}")
 
 
 async def test_set_state_replaces_state(router: respx.MockRouter) -> None:
@@ -734,6 +777,37 @@ async def test_kratos_admin_keeps_injected_client_open(router: respx.MockRouter)
         assert not client.is_closed
 
     assert route.calls.last.request.headers["X-Tenant"] == "t1"
+
+
+async def test_kratos_admin_used_after_close(
+    router: respx.MockRouter,
+) -> None:
+    """A call after the async with block exited raises ClientClosedError without a request."""
+    async with KratosAdmin(BASE) as kratos:
+        pass
+
+    with pytest.raises(ClientClosedError, match="Create the client per application start"):
+        await kratos.delete_sessions(uuid(1))
+    with pytest.raises(ClientClosedError, match="async with block exited"):
+        async with kratos:
+            pass
+
+    assert router.calls.call_count == 0
+
+
+async def test_kratos_admin_closed_injected_client(
+    router: respx.MockRouter,
+) -> None:
+    """A closed injected httpx client raises ClientClosedError naming client=."""
+    client = httpx.AsyncClient()
+    await client.aclose()
+    kratos = KratosAdmin(BASE, client=client)
+
+    with pytest.raises(ClientClosedError, match="passed as client= was closed") as caught:
+        await kratos.get_identity(uuid(1))
+
+    assert isinstance(caught.value, RuntimeError)
+    assert router.calls.call_count == 0
 
 
 async def test_kratos_admin_sends_configured_timeouts(router: respx.MockRouter) -> None:

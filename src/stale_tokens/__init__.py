@@ -6,6 +6,7 @@ from ._database_errors import DatabaseError
 from ._decision import ActivitySource, CredentialKind, Decision, Finding, Step
 from ._errors import (
     BadRequestError,
+    ClientClosedError,
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
@@ -18,6 +19,7 @@ from ._errors import (
     ServerError,
     StaleTokensError,
     UnauthorizedError,
+    UnknownRouteError,
 )
 from ._extra_activity import ExtraActivitySource
 from ._extras import MissingExtraError
@@ -68,6 +70,7 @@ __all__ = [
     "AuditSink",
     "BadRequestError",
     "CircuitBreaker",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "CredentialKind",
@@ -122,6 +125,7 @@ __all__ = [
     "TrackerHealth",
     "TrustedHeaderResolver",
     "UnauthorizedError",
+    "UnknownRouteError",
     "build_claim_markers",
     "build_step_markers",
     "check_session_not_suspended",

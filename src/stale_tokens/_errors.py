@@ -5,11 +5,13 @@ never need to import httpx (or anything else) to catch it::
 
     StaleTokensError
     ├── ConfigurationError          (also a ValueError)
+    ├── ClientClosedError           a client used after it was closed (also a RuntimeError)
     ├── OryError
     │   ├── OryAPIError             status, reason, message, request id
     │   │   ├── BadRequestError     400
     │   │   ├── UnauthorizedError   401, 403
     │   │   ├── NotFoundError       404
+    │   │   ├── UnknownRouteError   404 without an Ory error body: a wrong base_url
     │   │   ├── ConflictError       409
     │   │   ├── RateLimitedError    429, with the server's wait hint
     │   │   └── ServerError         5xx
@@ -25,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "InvalidResponseError",
@@ -37,6 +40,7 @@ __all__ = [
     "ServerError",
     "StaleTokensError",
     "UnauthorizedError",
+    "UnknownRouteError",
 ]
 
 
@@ -48,6 +52,16 @@ class ConfigurationError(StaleTokensError, ValueError):
     """Raised when an option, a policy value or a URL is invalid.
 
     The message names the option, the rejected value and the fix.
+    """
+
+
+class ClientClosedError(StaleTokensError, RuntimeError):
+    """Raised when a `KratosAdmin` or `HydraAdmin` is used after it was closed.
+
+    Its ``async with`` block exited, `aclose` was called, or the
+    ``httpx.AsyncClient`` passed as ``client`` was closed. Create the client
+    once per application start, for example in the lifespan, not once per
+    process.
     """
 
 
@@ -113,6 +127,16 @@ class UnauthorizedError(OryAPIError):
 
 class NotFoundError(OryAPIError):
     """Raised on 404 where the API does not define it as a normal outcome."""
+
+
+class UnknownRouteError(OryAPIError):
+    """Raised on a 404 whose body is not a Kratos or Hydra JSON error.
+
+    Kratos and Hydra return a plain-text 404 for a path they do not serve,
+    and a JSON error for a missing identity, so this 404 means the URL is
+    wrong, usually a path prefix in ``base_url``. Unlike `NotFoundError`, it
+    is never read as "the identity does not exist".
+    """
 
 
 class ConflictError(OryAPIError):

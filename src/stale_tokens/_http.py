@@ -22,6 +22,7 @@ import stamina
 
 from ._errors import (
     BadRequestError,
+    ClientClosedError,
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
@@ -31,6 +32,7 @@ from ._errors import (
     RateLimitedError,
     ServerError,
     UnauthorizedError,
+    UnknownRouteError,
 )
 from ._ratelimit import EndpointClass, RateLimiter, RateLimits
 
@@ -96,6 +98,7 @@ class AdminClient:
     """Options, lifecycle and the retrying request method of an Ory admin client."""
 
     _service = "ory"
+    _example_base_url = "http://127.0.0.1:4434"
     _logger = logging.getLogger("stale_tokens")
 
     def __init__(
@@ -159,6 +162,7 @@ class AdminClient:
         return f"{type(self).__name__}({str(self._base_url)!r})"
 
     async def __aenter__(self) -> Self:
+        self._require_open("start an async with block")
         return self
 
     async def __aexit__(
@@ -173,6 +177,19 @@ class AdminClient:
         """Close the HTTP client, unless it was passed in as ``client``."""
         if self._owns_client:
             await self._client.aclose()
+
+    def _require_open(self, action: str) -> None:
+        if not self._client.is_closed:
+            return
+        closed = (
+            "it was closed: its async with block exited or aclose() was called"
+            if self._owns_client
+            else "the httpx.AsyncClient passed as client= was closed"
+        )
+        raise ClientClosedError(
+            f"{self!r} cannot {action}: {closed}. Create the client per application start, "
+            "for example in the app's lifespan, instead of once per process."
+        )
 
     def _url(self, path: str) -> httpx.URL:
         prefix = self._base_url.raw_path.decode("ascii").partition("?")[0].rstrip("/")
@@ -261,6 +278,7 @@ class AdminClient:
         json_body: Any,
         ok_statuses: frozenset[int],
     ) -> Reply:
+        self._require_open(operation)
         if self._rate_limiter is not None:
             await self._rate_limiter.acquire(endpoint_class)
 
@@ -295,6 +313,8 @@ class AdminClient:
             method=method,
             path=url.path,
         )
+        if reply.status_code == 404 and not _is_ory_error(_json_or_none(content)):
+            raise self._unknown_route(reply, operation=operation)
         if reply.status_code not in ok_statuses:
             raise self._error_for(reply, operation=operation)
         return reply
@@ -355,6 +375,22 @@ class AdminClient:
         if status >= 500:
             return ServerError(message, **fields)
         return _ERROR_CLASSES.get(status, OryAPIError)(message, **fields)
+
+    def _unknown_route(self, reply: Reply, *, operation: str) -> UnknownRouteError:
+        # Go's router in Kratos and Hydra returns a plain-text "404 page not found"
+        # for a path they do not serve, and JSON for a missing resource.
+        excerpt = reply.content[:80].decode("utf-8", "replace").strip() or "no body"
+        return UnknownRouteError(
+            f"{self._service} {operation} failed: {reply.method} {reply.path} returned "
+            f"404 Not Found with a body that is not an Ory JSON error ({excerpt!r}), so no "
+            f"such route exists on this server. Check base_url {str(self._base_url)!r}: it must "
+            f"be the admin API's root, such as {self._example_base_url!r}, without a path "
+            "prefix the server does not serve.",
+            service=self._service,
+            operation=operation,
+            status_code=404,
+            request_id=reply.headers.get("x-request-id"),
+        )
 
     def _decode_json(self, reply: Reply, *, operation: str) -> Any:
         """Return the JSON body of a successful response.
@@ -421,6 +457,11 @@ def _json_or_none(content: bytes) -> Any:
         return json.loads(content)
     except ValueError:
         return None
+
+
+def _is_ory_error(body: Any) -> bool:
+    """Tell whether *body* is Kratos's ``{"error": {...}}`` or Hydra's ``{"error": "..."}``."""
+    return isinstance(body, Mapping) and isinstance(body.get("error"), Mapping | str)
 
 
 def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | None]:

@@ -20,7 +20,9 @@ class HydraAdmin(AdminClient):
     the same endpoints without the ``/admin`` prefix and is not supported. On
     Ory Network, Hydra's admin API shares the project URL and API key with
     Kratos. Both revocations are idempotent, so they are retried on 5xx and
-    lost connections as well as on 429.
+    lost connections as well as on 429. A 404 without Hydra's OAuth2 JSON
+    error raises `UnknownRouteError` (*base_url* points at a path Hydra does
+    not serve), and a closed client raises `ClientClosedError`.
 
     Args:
         base_url: The Hydra admin URL, such as ``http://127.0.0.1:4445``, or
@@ -43,6 +45,7 @@ class HydraAdmin(AdminClient):
     """
 
     _service = "hydra"
+    _example_base_url = "http://127.0.0.1:4445"
     _logger = logging.getLogger("stale_tokens.hydra")
 
     async def revoke_consent_sessions(self, subject: str) -> None:

@@ -57,7 +57,10 @@ class KratosAdmin(AdminClient):
 
     Every method translates failures into the `StaleTokensError` tree. Reads
     and writes that set fixed values are retried on 5xx and lost connections;
-    every request is retried on 429.
+    every request is retried on 429. Every method raises `UnknownRouteError`
+    when Kratos returns 404 without its JSON error body, which means
+    *base_url* points at a path Kratos does not serve, and `ClientClosedError`
+    once the client is closed.
 
     Args:
         base_url: The Kratos admin URL, such as ``http://127.0.0.1:4434``, or
@@ -360,6 +363,8 @@ class KratosAdmin(AdminClient):
 
         Raises:
             BadRequestError: If the id is not a UUID.
+            UnknownRouteError: If the 404 is not Kratos's JSON error, so
+                *base_url* is wrong; never read as "no sessions".
             OryError: If the request fails after the retries.
         """
         reply = await self._request(
@@ -400,6 +405,8 @@ class KratosAdmin(AdminClient):
             (also when a retried request had already deleted it).
 
         Raises:
+            UnknownRouteError: If the 404 is not Kratos's JSON error, so
+                *base_url* is wrong; never read as "no such identity".
             OryError: If the request fails after the retries.
         """
         reply = await self._request(

@@ -19,6 +19,7 @@ from ._hydra_state import EmulatedHydra
 from ._kratos_admin import KratosAdminRoutes
 from ._kratos_sessions import KratosSessionRoutes
 from ._kratos_state import EmulatedKratos
+from ._responses import route_not_found
 from ._server import serve_emulator
 from ._transport import EmulatorTransport
 from ._versions import DEFAULT_KRATOS_VERSION, KratosVersion
@@ -93,7 +94,7 @@ class OryEmulator:
             *HydraAdminRoutes(self.hydra).routes(),
         ]
         self.app = Gateway(
-            Router(routes=routes),
+            Router(routes=routes, default=route_not_found),
             requests=self.requests,
             faults=self._faults,
             version=version,

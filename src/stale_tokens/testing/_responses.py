@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "BAD_REQUEST_MESSAGE",
@@ -19,6 +20,7 @@ __all__ = [
     "json_response",
     "kratos_error",
     "oauth2_error",
+    "route_not_found",
 ]
 
 BAD_REQUEST_MESSAGE = "The request was malformed or contained invalid parameters"
@@ -115,3 +117,18 @@ def oauth2_error(
         headers={"Cache-Control": NO_CACHE},
         media_type="application/json",
     )
+
+
+async def route_not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Respond to a path no route serves as Go's ``http.NotFound`` does: plain text, not JSON.
+
+    Kratos and Hydra route with Go's router, whose response to an unknown
+    path never passes through their JSON error writer.
+    """
+    response = Response(
+        "404 page not found\n",
+        status_code=404,
+        headers={"X-Content-Type-Options": "nosniff"},
+        media_type="text/plain; charset=utf-8",
+    )
+    await response(scope, receive, send)
