@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from stale_tokens import (
     ActivityMiddleware,
     ActivityTracker,
+    ConfigurationError,
     CredentialKind,
     TrustedHeaderResolver,
     mark_active,
@@ -495,3 +496,19 @@ def test_middleware_rejects_negative_websocket_interval() -> None:
 
     with pytest.raises(ValueError, match="websocket_interval"):
         ActivityMiddleware(_starlette_app(tracker), tracker=tracker, websocket_interval=-1)
+
+
+def test_middleware_rejects_incomplete_deferred_resolver() -> None:
+    """A resolver with resolve_pending but no count_pending raises instead of never flushing."""
+    tracker, _, _ = _tracker()
+
+    class LegacyResolver:
+        def identify(self, scope: Scope, at: float, /) -> None:
+            return None
+
+        async def resolve_pending(self, record: Any, /) -> None:
+            return None
+
+    with pytest.raises(ConfigurationError, match=r"LegacyResolver.*count_pending"):
+        ActivityMiddleware(_starlette_app(tracker), tracker=tracker, resolver=LegacyResolver())
+    assert tracker._resolvers == []

@@ -212,8 +212,62 @@ async def test_whoami_resolver_keeps_credential_on_failure(
     assert route.call_count == 3
     assert recorded.calls == [("id-1", NOW + 5, CredentialKind.BROWSER_SESSION)]
     assert resolver.failed == 2
-    assert len(caplog.records) == 2
+    assert [record.getMessage() for record in caplog.records] == [
+        "Kratos whoami failed for 1 of 1 credentials (status 503); retrying them on the next flush"
+    ]
     assert all("token-secret" not in record.getMessage() for record in caplog.records)
+    await resolver.aclose()
+
+
+@pytest.mark.anyio
+async def test_whoami_resolver_rate_limits_failure_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 404 on every flush is one WARNING that names public_url; repeats go to DEBUG."""
+    resolver = KratosWhoamiResolver(PUBLIC_URL)
+    recorded = Recorded()
+
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.get(WHOAMI_URL).respond(404, text="404 page not found")
+        resolver.identify(_scope(("x-session-token", "token-1")), NOW)
+        pending_before = resolver.count_pending()
+        with caplog.at_level(logging.DEBUG, logger="stale_tokens.tracking"):
+            failed = [await resolver.resolve_pending(recorded) for _ in range(3)]
+
+    assert failed == [1, 1, 1]
+    assert pending_before == 1
+    assert resolver.count_pending() == 1
+    assert route.call_count == 3
+    assert route.calls[0].request.headers["x-session-token"] == "token-1"
+    assert recorded.calls == []
+    message = (
+        "Kratos whoami failed for 1 of 1 credentials (status 404); retrying them on the "
+        "next flush; check that public_url is the Kratos public API"
+    )
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, message),
+        (logging.DEBUG, message),
+        (logging.DEBUG, message),
+    ]
+    await resolver.aclose()
+
+
+@pytest.mark.anyio
+async def test_whoami_resolver_returns_zero_without_failures() -> None:
+    """resolve_pending returns 0 with nothing pending and after successful lookups."""
+    resolver = KratosWhoamiResolver(PUBLIC_URL)
+    recorded = Recorded()
+
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.get(WHOAMI_URL).respond(200, json={"identity": {"id": "id-1"}})
+        idle = await resolver.resolve_pending(recorded)
+        resolver.identify(_scope(("x-session-token", "token-1")), NOW)
+        resolved = await resolver.resolve_pending(recorded)
+
+    assert (idle, resolved) == (0, 0)
+    assert resolver.count_pending() == 0
+    assert route.call_count == 1
+    assert recorded.calls == [("id-1", NOW, CredentialKind.BROWSER_SESSION)]
     await resolver.aclose()
 
 

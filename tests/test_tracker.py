@@ -23,7 +23,7 @@ from stale_tokens import (
     ServerError,
     UnauthorizedError,
 )
-from stale_tokens._tracker import MAX_BAD_REQUEST_TRIES
+from stale_tokens._tracker import MAX_BAD_REQUEST_TRIES, WarningLimiter
 
 START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -420,7 +420,14 @@ async def test_tracker_exit_stops_final_flush_at_deadline(caplog: pytest.LogCapt
 
     assert started.is_set()
     assert tracker.health().pending == 1
-    assert any("1 identities unwritten" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert messages == [
+        (
+            "Activity tracker stopped and lost activity (unwritten identities: 1, "
+            "credentials not looked up: 0): the final flush timed out after "
+            "shutdown_timeout=0.05 seconds"
+        )
+    ]
 
 
 @pytest.mark.anyio
@@ -525,8 +532,10 @@ def test_health_to_dict_is_json_ready() -> None:
         "last_successful_flush_at": None,
         "consecutive_failures": 0,
         "pending": 1,
+        "pending_credentials": 0,
         "written": 0,
         "failed": 0,
+        "failed_lookups": 0,
         "dropped": 0,
         "rejected": 0,
         "not_found": 0,
@@ -535,14 +544,17 @@ def test_health_to_dict_is_json_ready() -> None:
 
 @pytest.mark.anyio
 async def test_flush_survives_failing_resolver(caplog: pytest.LogCaptureFixture) -> None:
-    """A deferred resolver that raises is logged, and the buffered writes still happen."""
+    """A deferred resolver that raises is logged and counted, and the writes still happen."""
     clock, writer = FakeClock(), FakeWriter()
     tracker = _tracker(writer, clock)
 
     class BrokenResolver:
+        def count_pending(self) -> int:
+            return 0
+
         async def resolve_pending(
             self, record: Callable[[str, float, CredentialKind | None], None], /
-        ) -> None:
+        ) -> int:
             raise RuntimeError("resolver bug")
 
     tracker._attach_resolver(BrokenResolver())
@@ -551,4 +563,166 @@ async def test_flush_survives_failing_resolver(caplog: pytest.LogCaptureFixture)
         await tracker.flush()
 
     assert writer.written_ids() == ["id-1"]
-    assert any("RuntimeError" in record.getMessage() for record in caplog.records)
+    assert [record.getMessage() for record in caplog.records] == [
+        "Resolving session credentials failed with RuntimeError: resolver bug"
+    ]
+    assert tracker.health().consecutive_failures == 1
+    assert tracker.health().last_successful_flush_at is None
+
+
+class StalledResolver:
+    """A deferred resolver whose lookups all fail, like whoami at a wrong public URL."""
+
+    def __init__(self, credentials: int) -> None:
+        self.pending = credentials
+        self.calls = 0
+
+    def count_pending(self) -> int:
+        return self.pending
+
+    async def resolve_pending(
+        self, record: Callable[[str, float, CredentialKind | None], None], /
+    ) -> int:
+        self.calls += 1
+        return self.pending
+
+
+@pytest.mark.anyio
+async def test_health_shows_stalled_resolver() -> None:
+    """Credentials waiting for a lookup and failed lookups show in health, and fail the flush."""
+    clock, writer = FakeClock(), FakeWriter()
+    tracker = _tracker(writer, clock)
+    resolver = StalledResolver(credentials=3)
+    tracker._attach_resolver(resolver)
+
+    before = tracker.health()
+    await tracker.flush()
+    await tracker.flush()
+    after = tracker.health()
+
+    assert before.pending_credentials == 3
+    assert before.failed_lookups == 0
+    assert resolver.calls == 2
+    assert after.pending == 0
+    assert after.pending_credentials == 3
+    assert after.failed_lookups == 6
+    assert after.consecutive_failures == 2
+    assert after.last_successful_flush_at is None
+    assert writer.calls == []
+
+
+@pytest.mark.anyio
+async def test_flush_success_after_lookups_recover() -> None:
+    """A flush whose lookups all succeed resets consecutive_failures."""
+    clock, writer = FakeClock(), FakeWriter()
+    tracker = _tracker(writer, clock)
+    resolver = StalledResolver(credentials=1)
+    tracker._attach_resolver(resolver)
+    await tracker.flush()
+
+    resolver.pending = 0
+    await tracker.flush()
+
+    health = tracker.health()
+    assert health.consecutive_failures == 0
+    assert health.failed_lookups == 1
+    assert health.last_successful_flush_at == START
+
+
+@pytest.mark.anyio
+async def test_tracker_exit_names_failed_writes(caplog: pytest.LogCaptureFixture) -> None:
+    """The shutdown warning counts what is lost and names the failures of the final flush."""
+    clock, writer = FakeClock(), FakeWriter()
+    writer.failures["id-1"] = [_api_error(ServerError, 503)]
+    tracker = _tracker(writer, clock)
+    tracker._attach_resolver(StalledResolver(credentials=2))
+
+    with caplog.at_level(logging.WARNING, logger="stale_tokens.tracking"):
+        async with tracker:
+            tracker.record("id-1")
+
+    assert writer.written_ids() == ["id-1"]
+    assert caplog.records[-1].getMessage() == (
+        "Activity tracker stopped and lost activity (unwritten identities: 1, "
+        "credentials not looked up: 2): in the final flush, failed writes: 1, "
+        "failed lookups: 2, resolver errors: 0"
+    )
+
+
+_REASON = "traits.email user@example.com is not allowed"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (
+            RuntimeError("Cannot send a request, as the client has been closed."),
+            "RuntimeError: Cannot send a request, as the client has been closed.",
+        ),
+        (KeyError(), "KeyError"),
+        (
+            UnauthorizedError(
+                f"Kratos answered 403: {_REASON}",
+                service="kratos",
+                operation="patch identity",
+                status_code=403,
+                reason=_REASON,
+            ),
+            "UnauthorizedError (status 403)",
+        ),
+    ],
+    ids=["runtime-error", "empty-message", "ory-api-error"],
+)
+async def test_flush_warning_describes_unexpected_error(
+    error: Exception, described: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error outside the Ory API tree is logged with its message; an Ory API reason is not."""
+    clock, writer = FakeClock(), FakeWriter()
+    writer.failures["id-1"] = [error]
+    tracker = _tracker(writer, clock)
+    tracker.record("id-1")
+
+    with caplog.at_level(logging.WARNING, logger="stale_tokens.tracking"):
+        await tracker.flush()
+
+    assert writer.written_ids() == ["id-1"]
+    assert caplog.records[0].getMessage() == (
+        f"Writing the activity of identity id-1 failed with {described}"
+    )
+    assert all("user@example.com" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_flush_warning_truncates_long_error_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A long exception message is cut to a bounded length in the warning."""
+    clock, writer = FakeClock(), FakeWriter()
+    writer.failures["id-1"] = [ValueError("x" * 1000)]
+    tracker = _tracker(writer, clock)
+    tracker.record("id-1")
+
+    with caplog.at_level(logging.WARNING, logger="stale_tokens.tracking"):
+        await tracker.flush()
+
+    message = caplog.records[0].getMessage()
+    assert message.startswith("Writing the activity of identity id-1 failed with ValueError: xxx")
+    assert message.endswith("x...")
+    assert len(message) < 400
+
+
+def test_warning_limiter_logs_repeats_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    """A second warning with the same template inside 60 seconds goes to DEBUG."""
+    limiter = WarningLimiter(logging.getLogger("stale_tokens.tracking"))
+
+    with caplog.at_level(logging.DEBUG, logger="stale_tokens.tracking"):
+        limiter.warning("Lookup failed for %d credentials", 1)
+        limiter.warning("Lookup failed for %d credentials", 2)
+        limiter.warning("Another failure: %s", "x")
+
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "Lookup failed for 1 credentials"),
+        (logging.DEBUG, "Lookup failed for 2 credentials"),
+        (logging.WARNING, "Another failure: x"),
+    ]

@@ -24,6 +24,7 @@ from stale_tokens import (
     ActivityMiddleware,
     ActivityTracker,
     KratosAdmin,
+    KratosWhoamiResolver,
     mark_active,
     parse_timestamp,
 )
@@ -283,3 +284,56 @@ async def test_uvicorn_lifespan_flushes_on_shutdown() -> None:
     stored = emulator.kratos.identity_json(identity["id"])["metadata_admin"]
     written_at = parse_timestamp(stored["last_activity_at"])
     assert datetime.now(UTC) - written_at < timedelta(minutes=1)
+
+
+@pytest.mark.anyio
+async def test_healthz_shows_whoami_at_wrong_public_url() -> None:
+    """Whoami answering 404 on every lookup shows in /healthz as pending and failed lookups."""
+    emulator = OryEmulator()
+    whoami_requests: list[httpx.Request] = []
+
+    def not_kratos(request: httpx.Request) -> httpx.Response:
+        whoami_requests.append(request)
+        return httpx.Response(404, text="404 page not found")
+
+    resolver = KratosWhoamiResolver(
+        "http://127.0.0.1:4434", transport=httpx.MockTransport(not_kratos)
+    )
+    kratos = KratosAdmin(ADMIN_URL, transport=emulator.transport(), max_attempts=1)
+    tracker = ActivityTracker(kratos, clock=FakeClock())
+
+    async def me(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(tracker.health().to_dict())
+
+    app = Starlette(
+        routes=[Route("/me", me), Route("/healthz", health)],
+        middleware=[Middleware(ActivityMiddleware, tracker=tracker, resolver=resolver)],
+    )
+    async with (
+        kratos,
+        resolver,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client,
+    ):
+        for token in ("token-1", "token-2", "token-3"):
+            await client.get("/me", headers={"X-Session-Token": token})
+        before = (await client.get("/healthz")).json()
+        await tracker.flush()
+        after = (await client.get("/healthz")).json()
+
+    assert (before["pending"], before["pending_credentials"]) == (0, 3)
+    assert (after["pending"], after["pending_credentials"]) == (0, 3)
+    assert after["failed_lookups"] == 3
+    assert after["consecutive_failures"] == 1
+    assert after["last_successful_flush_at"] is None
+    assert sorted(request.headers["x-session-token"] for request in whoami_requests) == [
+        "token-1",
+        "token-2",
+        "token-3",
+    ]
+    assert {str(request.url) for request in whoami_requests} == {
+        "http://127.0.0.1:4434/sessions/whoami"
+    }
+    assert sum(emulator.requests.values()) == 0

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._errors import ConfigurationError
 from ._resolvers import MARK_SCOPE_KEY, ActivityMark, IdentityResolver
 from ._tracker import ActivityTracker, DeferredIdentityResolver
 
@@ -46,6 +47,8 @@ class ActivityMiddleware:
 
     Raises:
         ValueError: If *websocket_interval* is negative.
+        ConfigurationError: If *resolver* has ``resolve_pending`` but is not a
+            complete `DeferredIdentityResolver`.
     """
 
     def __init__(
@@ -74,6 +77,14 @@ class ActivityMiddleware:
         candidate: object = resolver
         if isinstance(candidate, DeferredIdentityResolver):
             tracker._attach_resolver(candidate)
+        elif hasattr(candidate, "resolve_pending"):
+            # Without this check such a resolver would never be flushed, and
+            # its credentials would wait forever without a sign in health().
+            raise ConfigurationError(
+                f"resolver {type(candidate).__name__} has resolve_pending but no "
+                "count_pending; add count_pending() returning the number of "
+                "credentials waiting for a lookup, as DeferredIdentityResolver requires"
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]

@@ -44,6 +44,7 @@ __all__ = [
     "DeferredIdentityResolver",
     "MetadataWriter",
     "TrackerHealth",
+    "WarningLimiter",
 ]
 
 logger = logging.getLogger("stale_tokens.tracking")
@@ -66,6 +67,8 @@ _EARLY_FLUSH_MIN_GAP = 1.0
 _MAX_BACKOFF = 300.0
 # Repeated WARNING logs of the same kind are at least this many seconds apart.
 _WARNING_INTERVAL = 60.0
+# Characters of an exception message that a WARNING quotes at most.
+_MAX_LOGGED_MESSAGE = 300
 
 # Errors after which a write is worth repeating unchanged on the next flush.
 _RETRYABLE_ERRORS = (OryConnectionError, RateLimitedError, ServerError, TimeoutError)
@@ -92,12 +95,21 @@ class MetadataWriter(Protocol):
 class DeferredIdentityResolver(Protocol):
     """A resolver that turns credentials into identity ids during a flush, off the request path."""
 
-    async def resolve_pending(self, record: RecordCallback, /) -> None:
+    def count_pending(self) -> int:
+        """Return how many credentials wait for a lookup, for `ActivityTracker.health`."""
+        ...
+
+    async def resolve_pending(self, record: RecordCallback, /) -> int:
         """Look up the credentials seen since the last call and *record* each identity found.
 
         *record* takes the identity id, the activity time in POSIX seconds and
         the credential kind. Failed lookups should stay pending for the next
-        call. An exception is logged and does not stop the flush.
+        call. An exception is logged and does not stop the flush; the tracker
+        counts it as a failed flush.
+
+        Returns:
+            How many lookups failed. A flush with failed lookups counts in
+            ``consecutive_failures``, like one with a failed write.
         """
         ...
 
@@ -110,10 +122,16 @@ class TrackerHealth:
         is_running: Whether the flush loop runs (inside ``async with tracker``).
         last_successful_flush_at: When the last flush without a failed write
             ended, or ``None`` before the first one.
-        consecutive_failures: Flushes in a row with at least one failed write.
+        consecutive_failures: Flushes in a row with at least one failed write,
+            failed lookup or resolver error.
         pending: Identities whose activity waits in the buffer.
+        pending_credentials: Credentials that a `DeferredIdentityResolver`
+            keeps for a lookup; their identities are not in *pending* yet, and
+            several credentials can belong to one identity.
         written: Successful writes since the tracker was created.
         failed: Writes that failed and went back to the buffer for a retry.
+        failed_lookups: Lookups of a `DeferredIdentityResolver` that failed
+            and stayed pending for a retry.
         dropped: Activities of new identities discarded because the buffer was full.
         rejected: Identities discarded after Kratos returned 400
             `MAX_BAD_REQUEST_TRIES` times.
@@ -124,8 +142,10 @@ class TrackerHealth:
     last_successful_flush_at: datetime | None
     consecutive_failures: int
     pending: int
+    pending_credentials: int
     written: int
     failed: int
+    failed_lookups: int
     dropped: int
     rejected: int
     not_found: int
@@ -157,13 +177,42 @@ class _WriteBudget:
 
 
 class _FlushOutcome:
-    __slots__ = ("failed", "not_found", "rejected", "written")
+    __slots__ = ("failed", "failed_lookups", "not_found", "rejected", "resolver_errors", "written")
 
     def __init__(self) -> None:
         self.written = 0
         self.failed = 0
         self.not_found = 0
         self.rejected = 0
+        self.failed_lookups = 0
+        self.resolver_errors = 0
+
+    @property
+    def has_failures(self) -> bool:
+        return bool(self.failed or self.failed_lookups or self.resolver_errors)
+
+
+class WarningLimiter:
+    """Logs each WARNING message at most once every 60 seconds, and its repeats at DEBUG.
+
+    Repeats are recognised by the message template, not by its arguments, so
+    a failure that recurs with other counts is still one repeated warning.
+    """
+
+    __slots__ = ("_last_warning_at", "_logger")
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._last_warning_at: dict[str, float] = {}
+
+    def warning(self, message: str, *args: object) -> None:
+        """Log *message* at WARNING, or at DEBUG when it was logged in the last 60 seconds."""
+        now = time.monotonic()
+        if now - self._last_warning_at.get(message, -math.inf) < _WARNING_INTERVAL:
+            self._logger.debug(message, *args)
+            return
+        self._last_warning_at[message] = now
+        self._logger.warning(message, *args)
 
 
 class ActivityTracker:
@@ -270,10 +319,11 @@ class ActivityTracker:
         self._consecutive_failures = 0
         self._written = 0
         self._failed = 0
+        self._failed_lookups = 0
         self._rejected = 0
         self._not_found = 0
         self._dropped_logged = 0
-        self._last_warning_at: dict[str, float] = {}
+        self._warn = WarningLimiter(logger).warning
 
     async def __aenter__(self) -> Self:
         if self._task_group is not None:
@@ -301,16 +351,11 @@ class ActivityTracker:
 
         # Shielded so a host that is being cancelled still gets its final
         # flush, and bounded so the flush cannot outlast the grace period.
+        outcome = _FlushOutcome()
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + self._shutdown_timeout
-            await self._flush(is_final=True)
-        if len(self._buffer):
-            logger.warning(
-                "Activity tracker stopped with %d identities unwritten; the final flush "
-                "ran out of its %s seconds or Kratos failed",
-                len(self._buffer),
-                self._shutdown_timeout,
-            )
+            await self._flush(outcome, is_final=True)
+        self._log_unwritten(outcome, has_timed_out=scope.cancelled_caught)
 
     def record(
         self,
@@ -353,30 +398,30 @@ class ActivityTracker:
         Failed writes go back to the buffer (see the class docs); this method
         raises only on cancellation.
         """
-        await self._flush(is_final=False)
+        await self._flush(_FlushOutcome(), is_final=False)
 
-    async def _flush(self, *, is_final: bool) -> None:
+    async def _flush(self, outcome: _FlushOutcome, *, is_final: bool) -> None:
         if self._flush_lock is None:
             self._flush_lock = anyio.Lock()
         async with self._flush_lock:
-            await self._resolve_credentials()
-
-            now = self._clock()
-            if is_final:
-                # No flush follows the last one, so an open write window or a
-                # spent budget would lose the activity with the process.
-                batch = self._buffer.take_due(now, min_write_interval=0.0, limit=len(self._buffer))
-            else:
-                batch = self._buffer.take_due(
-                    now,
-                    min_write_interval=self._min_write_interval,
-                    limit=self._budget.available(now),
-                )
-            self._budget.spend(now, len(batch))
-
-            outcome = _FlushOutcome()
-            limiter = anyio.CapacityLimiter(self._concurrency)
             try:
+                await self._resolve_credentials(outcome)
+
+                now = self._clock()
+                if is_final:
+                    # No flush follows the last one, so an open write window or a
+                    # spent budget would lose the activity with the process.
+                    limit = len(self._buffer)
+                    batch = self._buffer.take_due(now, min_write_interval=0.0, limit=limit)
+                else:
+                    batch = self._buffer.take_due(
+                        now,
+                        min_write_interval=self._min_write_interval,
+                        limit=self._budget.available(now),
+                    )
+                self._budget.spend(now, len(batch))
+
+                limiter = anyio.CapacityLimiter(self._concurrency)
                 async with anyio.create_task_group() as task_group:
                     for entry in batch:
                         task_group.start_soon(self._write, entry, limiter, outcome)
@@ -391,19 +436,25 @@ class ActivityTracker:
             last_successful_flush_at=self._last_successful_flush_at,
             consecutive_failures=self._consecutive_failures,
             pending=len(self._buffer),
+            pending_credentials=self._count_pending_credentials(),
             written=self._written,
             failed=self._failed,
+            failed_lookups=self._failed_lookups,
             dropped=self._buffer.dropped,
             rejected=self._rejected,
             not_found=self._not_found,
         )
 
-    async def _resolve_credentials(self) -> None:
+    async def _resolve_credentials(self, outcome: _FlushOutcome) -> None:
         for resolver in tuple(self._resolvers):
             try:
-                await resolver.resolve_pending(self._add)
+                outcome.failed_lookups += await resolver.resolve_pending(self._add)
             except Exception as exc:  # noqa: BLE001 (logged; the writes must still run)
+                outcome.resolver_errors += 1
                 self._warn("Resolving session credentials failed with %s", _describe(exc))
+
+    def _count_pending_credentials(self) -> int:
+        return sum(resolver.count_pending() for resolver in tuple(self._resolvers))
 
     def _attach_resolver(self, resolver: DeferredIdentityResolver) -> None:
         if all(resolver is not attached for attached in self._resolvers):
@@ -501,12 +552,14 @@ class ActivityTracker:
     def _finish_flush(self, outcome: _FlushOutcome) -> None:
         self._written += outcome.written
         self._failed += outcome.failed
+        self._failed_lookups += outcome.failed_lookups
         self._rejected += outcome.rejected
         self._not_found += outcome.not_found
         pending = len(self._buffer)
 
-        if outcome.failed:
+        if outcome.has_failures:
             self._consecutive_failures += 1
+        if outcome.failed:
             self._warn(
                 "Activity flush: %d of %d writes failed and stay buffered (%d pending, "
                 "%d failed flushes in a row)",
@@ -515,7 +568,7 @@ class ActivityTracker:
                 pending,
                 self._consecutive_failures,
             )
-        else:
+        if not outcome.has_failures:
             self._consecutive_failures = 0
             self._last_successful_flush_at = datetime.fromtimestamp(self._clock(), UTC)
 
@@ -529,13 +582,36 @@ class ActivityTracker:
             self._dropped_logged = dropped
 
         logger.debug(
-            "Activity flush: %d written, %d failed, %d rejected, %d not found, %d pending",
+            "Activity flush: %d written, %d failed, %d rejected, %d not found, %d pending, "
+            "%d failed lookups",
             outcome.written,
             outcome.failed,
             outcome.rejected,
             outcome.not_found,
             pending,
+            outcome.failed_lookups,
         )
+
+    def _log_unwritten(self, outcome: _FlushOutcome, *, has_timed_out: bool) -> None:
+        unwritten = len(self._buffer)
+        unresolved = self._count_pending_credentials()
+        if not unwritten and not unresolved:
+            return
+
+        message = (
+            "Activity tracker stopped and lost activity (unwritten identities: %d, "
+            "credentials not looked up: %d)"
+        )
+        args: list[object] = [unwritten, unresolved]
+        if has_timed_out:
+            message += ": the final flush timed out after shutdown_timeout=%s seconds"
+            args.append(self._shutdown_timeout)
+        elif outcome.has_failures:
+            message += (
+                ": in the final flush, failed writes: %d, failed lookups: %d, resolver errors: %d"
+            )
+            args += [outcome.failed, outcome.failed_lookups, outcome.resolver_errors]
+        logger.warning(message, *args)
 
     def _values(self, entry: PendingWrite) -> dict[str | tuple[str, ...], Any]:
         values: dict[str | tuple[str, ...], Any] = {}
@@ -545,24 +621,24 @@ class ActivityTracker:
             values[(self._kind_key, kind.value)] = _format_seconds(at)
         return values
 
-    def _warn(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last_warning_at.get(message, -math.inf) < _WARNING_INTERVAL:
-            logger.debug(message, *args)
-            return
-        self._last_warning_at[message] = now
-        logger.warning(message, *args)
-
 
 def _format_seconds(seconds: float) -> str:
     return format_timestamp(datetime.fromtimestamp(seconds, UTC))
 
 
 def _describe(exc: BaseException) -> str:
-    # The message of an API error can quote Kratos's reason, which may contain trait values.
+    # The message of an API error can quote Kratos's reason, which may contain
+    # trait values. Other errors of this library name the operation, the URL
+    # path and the httpx error, never a header or a body.
+    name = type(exc).__name__
     if isinstance(exc, OryAPIError):
-        return f"{type(exc).__name__} (status {exc.status_code})"
-    return type(exc).__name__
+        return f"{name} (status {exc.status_code})"
+    message = str(exc)
+    if not message:
+        return name
+    if len(message) > _MAX_LOGGED_MESSAGE:
+        message = message[: _MAX_LOGGED_MESSAGE - 3] + "..."
+    return f"{name}: {message}"
 
 
 def _require_positive(name: str, value: object, example: str) -> None:

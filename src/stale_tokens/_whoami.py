@@ -14,7 +14,7 @@ from starlette.types import Scope
 from ._decision import CredentialKind
 from ._errors import ConfigurationError
 from ._resolvers import Identification
-from ._tracker import RecordCallback, require_counts
+from ._tracker import RecordCallback, WarningLimiter, require_counts
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
@@ -156,6 +156,7 @@ class KratosWhoamiResolver:
         self._pending: dict[bytes, _Credential] = {}
         self.dropped = 0
         self.failed = 0
+        self._warn = WarningLimiter(logger).warning
 
     async def __aenter__(self) -> Self:
         return self
@@ -196,15 +197,23 @@ class KratosWhoamiResolver:
             self.dropped += 1
         return None
 
-    async def resolve_pending(self, record: RecordCallback, /) -> None:
+    def count_pending(self) -> int:
+        """Return how many credentials wait for a whoami lookup."""
+        return len(self._pending)
+
+    async def resolve_pending(self, record: RecordCallback, /) -> int:
         """Call whoami for the credentials kept since the last call and *record* each identity.
 
-        Credentials whose lookup failed (connection failure, 5xx, 429) stay
-        for the next call. httpx errors are caught and logged, and any other
-        exception propagates to the caller (the tracker's flush loop logs it).
+        Credentials whose lookup failed (connection failure, a status other
+        than 200, 401 or 403) stay for the next call. httpx errors are caught
+        and logged, at most once a minute, and any other exception propagates
+        to the caller (the tracker's flush loop logs it).
+
+        Returns:
+            How many lookups failed in this call.
         """
         if not self._pending:
-            return
+            return 0
         batch = list(self._pending.items())[: self._max_lookups]
         for digest, _ in batch:
             del self._pending[digest]
@@ -214,15 +223,23 @@ class KratosWhoamiResolver:
             for digest, credential in batch:
                 task_group.start_soon(self._look_up, lookup, digest, credential)
 
-        if lookup.failures:
-            self.failed += len(lookup.failures)
-            logger.warning(
+        failed = len(lookup.failures)
+        self.failed += failed
+        if failed:
+            reasons = sorted(set(lookup.failures))
+            # Kratos answers whoami with 401 when there is no session, never 404.
+            hint = ""
+            if "status 404" in reasons:
+                hint = "; check that public_url is the Kratos public API"
+            self._warn(
                 "Kratos whoami failed for %d of %d credentials (%s); "
-                "retrying them on the next flush",
-                len(lookup.failures),
+                "retrying them on the next flush%s",
+                failed,
                 len(batch),
-                ", ".join(sorted(set(lookup.failures))),
+                ", ".join(reasons),
+                hint,
             )
+        return failed
 
     async def _look_up(self, lookup: _Lookup, digest: bytes, credential: _Credential) -> None:
         if credential.header == "cookie":
