@@ -125,30 +125,31 @@ class TrackerHealth:
         consecutive_failures: Flushes in a row with at least one failed write,
             failed lookup or resolver error.
         pending: Identities whose activity waits in the buffer.
-        pending_credentials: Credentials that a `DeferredIdentityResolver`
-            keeps for a lookup; their identities are not in *pending* yet, and
-            several credentials can belong to one identity.
         written: Successful writes since the tracker was created.
         failed: Writes that failed and went back to the buffer for a retry.
-        failed_lookups: Lookups of a `DeferredIdentityResolver` that failed
-            and stayed pending for a retry.
         dropped: Activities of new identities discarded because the buffer was full.
         rejected: Identities discarded after Kratos returned 400
             `MAX_BAD_REQUEST_TRIES` times.
         not_found: Identities discarded because Kratos answered 404 (deleted).
+        pending_credentials: Credentials that a `DeferredIdentityResolver`
+            keeps for a lookup. Their identities are not in *pending* yet, and
+            several credentials can belong to one identity.
+        failed_lookups: Lookups of a `DeferredIdentityResolver` that failed
+            and stayed pending for a retry.
     """
 
     is_running: bool
     last_successful_flush_at: datetime | None
     consecutive_failures: int
     pending: int
-    pending_credentials: int
     written: int
     failed: int
-    failed_lookups: int
     dropped: int
     rejected: int
     not_found: int
+    # Defaulted so that code building a TrackerHealth without them still works.
+    pending_credentials: int = 0
+    failed_lookups: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot as JSON-ready values, timestamps as RFC 3339 strings."""
