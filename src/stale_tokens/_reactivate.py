@@ -23,7 +23,7 @@ async def reactivate(
     *,
     audit: AuditSink | None = None,
     now: datetime | None = None,
-) -> None:
+) -> bool:
     """Set an identity back to ``active`` and clear its suspension marker.
 
     Sessions deleted at deactivation stay deleted, so the user signs in
@@ -33,9 +33,14 @@ async def reactivate(
     Args:
         kratos: The Kratos admin client, such as `KratosAdmin`.
         identity_id: The identity to reactivate.
-        audit: Receives an ``identity_reactivated`` event; ``None`` means
-            `LoggingAuditSink`.
+        audit: Receives an ``identity_reactivated`` event when something
+            changed; ``None`` means `LoggingAuditSink`.
         now: The time of the event, timezone-aware; ``None`` means the current time.
+
+    Returns:
+        ``True`` when the state or the suspension marker changed. ``False``
+        when the identity was already active without a marker: nothing is
+        written and no event is emitted.
 
     Raises:
         NotFoundError: If no identity has this id.
@@ -45,7 +50,12 @@ async def reactivate(
     now = datetime.now(UTC) if now is None else now
     require_aware(now, "now")
 
-    identity = await kratos.set_state(identity_id, "active")
+    identity = await kratos.get_identity(identity_id)
+    if identity.is_active and clear_suspension_patch(identity) is None:
+        logger.info("Identity %s is already active; nothing changed", identity_id)
+        return False
+    if not identity.is_active:
+        identity = await kratos.set_state(identity_id, "active")
     suspended_at = suspended_at_of(identity)
     patch = clear_suspension_patch(identity)
     if patch is not None:
@@ -68,3 +78,4 @@ async def reactivate(
             },
         )
     )
+    return True
