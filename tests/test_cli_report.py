@@ -30,6 +30,14 @@ def _store(url: str, events: list[AuditEvent]) -> None:
     anyio.run(store)
 
 
+def _create_table(url: str) -> None:
+    async def create() -> None:
+        async with SqlAuditSink(url) as sink:
+            await sink.create_table()
+
+    anyio.run(create)
+
+
 def _event(event_type: str, occurred_at: datetime) -> AuditEvent:
     return AuditEvent(
         type=event_type,
@@ -109,10 +117,53 @@ def test_report_months_limits_range(tmp_path: Path) -> None:
 
 def test_report_empty_table_says_so(tmp_path: Path) -> None:
     """A database without events prints one line instead of an empty table."""
-    result = run_cli("report", "--audit-database-url", _database_url(tmp_path))
+    url = _database_url(tmp_path)
+    _create_table(url)
+
+    result = run_cli("report", "--audit-database-url", url)
 
     assert result.code == 0, result.stderr
     assert result.stdout.startswith("no audit events since ")
+
+
+def test_report_missing_database_file_exits_1(tmp_path: Path) -> None:
+    """A missing SQLite file ends with one line naming the URL, and the file is not created."""
+    path = tmp_path / "missing.db"
+
+    result = run_cli("report", "--audit-database-url", f"sqlite:///{path}")
+
+    assert result.code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"stale-tokens: error: the audit database sqlite:///{path} does not exist; report "
+        "only reads it, so check --audit-database-url or run a sweep or reactivate with "
+        "this URL first\n"
+    )
+    assert not path.exists()
+
+
+def test_report_missing_table_exits_1(tmp_path: Path) -> None:
+    """A database without the audit table ends with one line, and the table is not created."""
+    url = _database_url(tmp_path)
+    _create_table(url)
+
+    result = run_cli("report", "--audit-database-url", url, "--audit-table", "other_audit")
+
+    assert result.code == 1
+    assert result.stderr == (
+        f"stale-tokens: error: the audit table 'other_audit' does not exist in {url}; report "
+        "only reads it, so run a sweep or reactivate with this database URL first, or check "
+        "--audit-table\n"
+    )
+    assert not _has_table(url, "other_audit")
+
+
+def _has_table(url: str, name: str) -> bool:
+    async def look_up() -> bool:
+        async with SqlAuditSink(url, table_name=name) as sink:
+            return await sink.table_exists()
+
+    return anyio.run(look_up)
 
 
 def test_report_needs_database_url() -> None:
@@ -196,7 +247,10 @@ def test_sweep_rejects_two_audit_destinations(tmp_path: Path) -> None:
 @pytest.mark.parametrize("months", ["1", "12", "30"])
 def test_report_since_is_first_of_month(tmp_path: Path, months: str) -> None:
     """The empty-table line names the first day of the earliest month counted."""
-    result = run_cli("report", "--audit-database-url", _database_url(tmp_path), "--months", months)
+    url = _database_url(tmp_path)
+    _create_table(url)
+
+    result = run_cli("report", "--audit-database-url", url, "--months", months)
 
     now = datetime.now(UTC)
     index = now.year * 12 + now.month - 1 - (int(months) - 1)

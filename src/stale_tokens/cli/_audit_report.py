@@ -8,14 +8,15 @@ import csv
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .._database_errors import DatabaseError
 from ._audit import DATABASE_URL_VARIABLE, add_audit_options, open_sql_audit_sink
-from ._common import EXIT_OK, CommandError, Console, redact_urls
+from ._common import EXIT_FAILED, EXIT_OK, CommandError, Console, redact_url, redact_urls
 
 if TYPE_CHECKING:
-    from ..integrations.sql import MonthlyCount
+    from ..integrations.sql import MonthlyCount, SqlAuditSink
 
 __all__ = ["add_report_parser"]
 
@@ -67,7 +68,18 @@ async def run_report(arguments: argparse.Namespace, console: Console) -> int:
             )
         from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - the sql extra is present.
 
+        shown_url = redact_url(
+            arguments.audit_database_url or console.environ[DATABASE_URL_VARIABLE]
+        )
+        _require_sqlite_file(sink, shown_url)
         try:
+            if not await sink.table_exists():
+                raise CommandError(
+                    f"the audit table {sink.table.name!r} does not exist in "
+                    f"{shown_url}; report only reads it, so run a sweep or "
+                    "reactivate with this database URL first, or check --audit-table",
+                    exit_code=EXIT_FAILED,
+                )
             counts = await sink.monthly_counts(since=since)
         except NotImplementedError as exc:
             raise CommandError(str(exc)) from exc
@@ -100,6 +112,21 @@ async def run_report(arguments: argparse.Namespace, console: Console) -> int:
     else:
         _write_table(counts, console.stdout, since=since)
     return EXIT_OK
+
+
+def _require_sqlite_file(sink: SqlAuditSink, shown_url: str) -> None:
+    """Raise instead of letting SQLite create a missing database file on connect."""
+    url = sink.engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or Path(database).exists():
+        return
+    raise CommandError(
+        f"the audit database {shown_url} does not exist; report only reads it, so "
+        "check --audit-database-url or run a sweep or reactivate with this URL first",
+        exit_code=EXIT_FAILED,
+    )
 
 
 def _write_table(counts: Sequence[MonthlyCount], stdout: TextIO, *, since: date) -> None:

@@ -109,6 +109,19 @@ class SqlAuditSink(EngineUser):
             await connection.run_sync(self._metadata.create_all, checkfirst=True)
         self._table_ready = True
 
+    async def table_exists(self) -> bool:
+        """Return whether the table exists, without creating anything.
+
+        Raises:
+            DatabaseError: If the database cannot be reached.
+        """
+        if self._table_ready:
+            return True
+        async with self._connection("looking up the table") as connection:
+            return await connection.run_sync(
+                lambda sync: sync.dialect.has_table(sync, self._table_name)
+            )
+
     async def emit(self, event: AuditEvent) -> None:
         """Insert *event* as one row, creating the table first when needed.
 
@@ -162,20 +175,26 @@ class SqlAuditSink(EngineUser):
 
         Returns:
             One `MonthlyCount` per month and event type that has events,
-            sorted by month, then event type.
+            sorted by month, then event type; empty when the table does not
+            exist. It only reads, so a read-only database user can call it.
 
         Raises:
             ValueError: If *since* or *until* is naive.
+            DatabaseError: If the query failed.
         """
-        await self._ensure_table()
+        if since is not None:
+            require_aware(since, "since")
+        if until is not None:
+            require_aware(until, "until")
+        if not await self.table_exists():
+            return []
+
         created_at = self.table.c.created_at
         month = _month_label(created_at, self._engine.dialect.name).label("month")
         query = select(month, self.table.c.event_type, func.count())
         if since is not None:
-            require_aware(since, "since")
             query = query.where(created_at >= since)
         if until is not None:
-            require_aware(until, "until")
             query = query.where(created_at < until)
         query = query.group_by(month, self.table.c.event_type).order_by(
             month, self.table.c.event_type
