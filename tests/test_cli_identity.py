@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,10 @@ def test_unexempt_without_flag_writes_nothing() -> None:
     result = run_on(emulator, "unexempt", identity_id, "--kratos-url", BASE_URL)
 
     assert result.code == 0, result.stderr
+    assert result.stdout == (
+        f"identity {identity_id} was not exempt (metadata_admin.skip_stale_revocation is not "
+        "set); nothing changed\n"
+    )
     assert emulator.requests["patch_identity"] == 0
     assert emulator.writes[identity_id] == 0
 
@@ -103,6 +108,51 @@ def test_reactivate_sets_state_active() -> None:
     assert result.stdout == f"identity {identity_id} is active again\n"
     assert emulator.kratos.identity_json(identity_id)["state"] == "active"
     assert emulator.requests["patch_identity"] == 1
+
+
+def test_reactivate_active_identity_changes_nothing(tmp_path: Path) -> None:
+    """reactivate on an active identity without a suspension writes nothing and no audit event."""
+    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
+    emulator = OryEmulator()
+    identity_id = emulator.kratos.add_identity()["id"]
+    emulator.reset_counters()
+
+    result = run_on(
+        emulator, "reactivate", identity_id, "--kratos-url", BASE_URL, "--audit-database-url", url
+    )
+    reported = run_cli("report", "--audit-database-url", url, "--format", "json")
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == f"identity {identity_id} is already active; nothing changed\n"
+    assert emulator.requests["get_identity"] == 1
+    assert emulator.writes[identity_id] == 0
+    assert reported.code == 0, reported.stderr
+    assert json.loads(reported.stdout) == []
+
+
+def test_reactivate_active_identity_clears_suspension() -> None:
+    """reactivate on an active but suspended identity removes the marker only."""
+    emulator = OryEmulator()
+    identity_id = emulator.kratos.add_identity(
+        metadata_public={"stale_tokens_suspended_at": "2026-01-01T00:00:00Z", "plan": "pro"}
+    )["id"]
+    emulator.reset_counters()
+
+    result = run_on(emulator, "reactivate", identity_id, "--kratos-url", BASE_URL)
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == f"identity {identity_id} is active again\n"
+    assert emulator.requests["patch_identity"] == 1
+    assert emulator.kratos.identity_json(identity_id)["metadata_public"] == {"plan": "pro"}
+
+
+@pytest.mark.parametrize("command", ["exempt", "unexempt", "reactivate"])
+def test_identity_command_has_no_page_size(command: str) -> None:
+    """Commands on one identity reject --page-size, which only listing commands use."""
+    result = run_cli(command, UNKNOWN_ID, "--page-size", "10")
+
+    assert result.code == 2
+    assert "unrecognized arguments: --page-size" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["exempt", "unexempt", "reactivate"])

@@ -95,8 +95,16 @@ def positive_int(value: str) -> int:
     return number
 
 
-def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool) -> None:
-    """Add the admin URL and client options shared by the commands that call Ory."""
+def add_connection_options(
+    parser: argparse.ArgumentParser, *, needs_hydra: bool, lists_identities: bool = True
+) -> None:
+    """Add the admin URL and client options shared by the commands that call Ory.
+
+    Args:
+        parser: The command's parser.
+        needs_hydra: Add ``--hydra-url``.
+        lists_identities: Add ``--page-size``, which only listing commands use.
+    """
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--kratos-url",
@@ -133,6 +141,8 @@ def add_connection_options(parser: argparse.ArgumentParser, *, needs_hydra: bool
         f"{', '.join(get_args(OryNetworkPlan))} (default: no client-side limit; a 429 is "
         "still retried)",
     )
+    if not lists_identities:
+        return
     group.add_argument(
         "--page-size",
         type=positive_int,
@@ -163,7 +173,7 @@ def open_kratos(arguments: argparse.Namespace, console: Console) -> KratosAdmin:
             max_attempts=arguments.max_attempts,
             read_timeout=arguments.read_timeout,
             rate_limits=_rate_limits(arguments),
-            page_size=arguments.page_size,
+            page_size=getattr(arguments, "page_size", DEFAULT_PAGE_SIZE),
         )
     except ConfigurationError as exc:
         raise CommandError(_without_url(str(exc), url)) from exc

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from .._errors import NotFoundError
+from .._jsonpatch import existing_paths
 from .._kratos import KratosAdmin
 from .._reactivate import reactivate
 from ._audit import add_audit_options, open_audit_sink
@@ -65,7 +66,8 @@ def add_identity_parsers(
                 metavar="FILE",
                 help="policy TOML file whose opt_out_key to use (default: skip_stale_revocation)",
             )
-        add_connection_options(parser, needs_hydra=False)
+        # exempt, unexempt and reactivate read one identity and never list pages.
+        add_connection_options(parser, needs_hydra=False, lists_identities=False)
         parser.set_defaults(run=run)
 
 
@@ -85,27 +87,46 @@ async def _run_exempt(arguments: argparse.Namespace, console: Console) -> int:
 async def _run_unexempt(arguments: argparse.Namespace, console: Console) -> int:
     key = _opt_out_path(arguments.policy)
 
+    was_exempt = False
+
     async def unexempt(kratos: KratosAdmin, identity_id: str) -> None:
+        nonlocal was_exempt
         # remove_metadata_admin skips missing keys, so an unknown id must be caught by a read.
-        await kratos.get_identity(identity_id)
-        await kratos.remove_metadata_admin(identity_id, [key])
+        identity = await kratos.get_identity(identity_id)
+        was_exempt = bool(existing_paths(identity.metadata_admin, [key]))
+        if was_exempt:
+            await kratos.remove_metadata_admin(identity_id, [key])
 
     await _on_identity(arguments, console, unexempt)
-    console.stdout.write(
-        f"identity {arguments.identity_id} is no longer exempt: metadata_admin."
-        f"{'.'.join(key)} removed\n"
-    )
+    flag = f"metadata_admin.{'.'.join(key)}"
+    if was_exempt:
+        console.stdout.write(
+            f"identity {arguments.identity_id} is no longer exempt: {flag} removed\n"
+        )
+    else:
+        console.stdout.write(
+            f"identity {arguments.identity_id} was not exempt ({flag} is not set); "
+            "nothing changed\n"
+        )
     return EXIT_OK
 
 
 async def _run_reactivate(arguments: argparse.Namespace, console: Console) -> int:
+    changed = False
+
     async def activate(kratos: KratosAdmin, identity_id: str) -> None:
+        nonlocal changed
         async with contextlib.AsyncExitStack() as stack:
             audit = open_audit_sink(arguments, console, stack)
-            await reactivate(kratos, identity_id, audit=audit)
+            changed = await reactivate(kratos, identity_id, audit=audit)
 
     await _on_identity(arguments, console, activate)
-    console.stdout.write(f"identity {arguments.identity_id} is active again\n")
+    if changed:
+        console.stdout.write(f"identity {arguments.identity_id} is active again\n")
+    else:
+        console.stdout.write(
+            f"identity {arguments.identity_id} is already active; nothing changed\n"
+        )
     return EXIT_OK
 
 
