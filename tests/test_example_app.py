@@ -191,6 +191,8 @@ async def test_healthz_reports_tracker_and_sweep(emulator: OryEmulator) -> None:
         "dropped",
         "rejected",
         "not_found",
+        "pending_credentials",
+        "failed_lookups",
     }
     assert body["tracker"]["is_running"] is True
     assert body["sweep"] == {
