@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from cli_helpers import BASE_URL, run_cli, run_on
+from stale_tokens.integrations.sql import SqlAuditSink
 from stale_tokens.testing import OryEmulator
 
 UNKNOWN_ID = "9f425a8d-7efc-4768-8f23-7647a74fdf13"
@@ -110,9 +112,15 @@ def test_reactivate_sets_state_active() -> None:
     assert emulator.requests["patch_identity"] == 1
 
 
+async def _create_audit_table(url: str) -> None:
+    async with SqlAuditSink(url) as sink:
+        await sink.create_table()
+
+
 def test_reactivate_active_identity_changes_nothing(tmp_path: Path) -> None:
     """reactivate on an active identity without a suspension writes nothing and no audit event."""
     url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
+    anyio.run(_create_audit_table, url)
     emulator = OryEmulator()
     identity_id = emulator.kratos.add_identity()["id"]
     emulator.reset_counters()
