@@ -164,7 +164,12 @@ async def sweep(
         logger.warning("Sweep %s aborted: %s", run_id, report.abort_reason)
         raise SweepAbortedError(finish())
     try:
-        logger.info("Sweep %s started (policy %s, dry run %s)", run_id, policy.name, dry_run)
+        logger.info(
+            "Sweep %s started (policy %s%s)",
+            run_id,
+            policy.name,
+            ", dry run: nothing will be written" if dry_run else "",
+        )
         due = await _plan(
             kratos,
             policy,
@@ -203,11 +208,12 @@ async def sweep(
 
     result = finish()
     logger.info(
-        "Sweep %s finished in %.1f s: %d identities, done %s, %d skipped, %d deferred, %d failed",
+        "Sweep %s finished in %.1f s: %d identities, %s %s, %d skipped, %d deferred, %d failed",
         run_id,
         result.duration,
         result.identities_seen,
-        dict(result.done),
+        "would act" if dry_run else "done",
+        " ".join(f"{step}={count}" for step, count in result.done.items()) or "nothing",
         len(result.skipped),
         len(result.deferred),
         len(result.failures),
