@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,10 +244,10 @@ def test_sweep_unreachable_kratos_is_one_line() -> None:
     ("argv", "message"),
     [
         (["sweep"], "no Kratos admin URL: pass --kratos-url or set KRATOS_ADMIN_URL"),
-        (["sweep", "--kratos-url", "ftp://127.0.0.1"], "must be an absolute http:// or https://"),
+        (["sweep", "--kratos-url", "ftp://127.0.0.1"], "is not an absolute http:// or https://"),
         (
             ["sweep", "--kratos-url", "http://127.0.0.1:1", "--max-destructive-fraction", "2"],
-            "max_destructive_fraction must be above 0 and at most 1",
+            "--max-destructive-fraction must be above 0 and at most 1",
         ),
         (
             ["sweep", "--kratos-url", "http://127.0.0.1:1", "--notifier", "nomodule"],
@@ -447,3 +448,137 @@ def test_sweep_unknown_plan_exits_2() -> None:
     assert result.code == 2
     assert "invalid choice: 'platinum'" in result.stderr
     assert "'enterprise'" in result.stderr
+
+
+def test_sweep_dry_run_log_says_would_act() -> None:
+    """The dry run's log lines say it writes nothing and list counts as step=count."""
+    emulator = OryEmulator()
+    add_inactive_identity(emulator, days_inactive=200)
+
+    result = run_on(emulator, "sweep", "--kratos-url", BASE_URL, "--dry-run", "--no-progress")
+
+    assert result.code == 0, result.stderr
+    assert "(policy default, dry run: nothing will be written)" in result.stderr
+    assert "1 identities, would act revoke=1, 0 skipped" in result.stderr
+    assert "{" not in result.stderr
+    assert emulator.requests["delete_sessions"] == 0
+
+
+def test_sweep_log_says_done() -> None:
+    """A real run's last log line lists what it did as step=count."""
+    emulator = OryEmulator()
+    add_inactive_identity(emulator, days_inactive=200)
+
+    result = run_on(emulator, "sweep", "--kratos-url", BASE_URL, "--no-progress")
+
+    assert result.code == 0, result.stderr
+    assert "1 identities, done revoke=1, 0 skipped" in result.stderr
+    assert emulator.requests["delete_sessions"] == 1
+
+
+def test_sweep_imports_plugin_from_app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--app-dir, the current directory by default, is searched first for plug-in modules."""
+    (tmp_path / "ops_plugins_cwd.py").write_text(
+        "class Notifier:\n    async def notify(self, *args, **kwargs):\n        pass\n\n"
+        "notifier = Notifier()\n"
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "ops_plugins_cwd", raising=False)
+    monkeypatch.chdir(tmp_path)
+    emulator = OryEmulator()
+
+    result = run_on(
+        emulator, "sweep", "--kratos-url", BASE_URL, "--notifier", "ops_plugins_cwd:notifier"
+    )
+
+    assert result.code == 0, result.stderr
+    assert sys.path[0] == str(tmp_path)
+    assert emulator.requests["list_identities"] == 1
+    monkeypatch.delitem(sys.modules, "ops_plugins_cwd", raising=False)
+
+
+def test_sweep_missing_plugin_names_app_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module found neither installed nor in --app-dir is reported with that directory."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    emulator = OryEmulator()
+
+    result = run_on(
+        emulator,
+        "sweep",
+        "--kratos-url",
+        BASE_URL,
+        "--app-dir",
+        str(tmp_path),
+        "--notifier",
+        "no_such_ops_module:notifier",
+    )
+
+    assert result.code == 2
+    assert f"sits in --app-dir ({tmp_path})" in result.stderr
+    assert emulator.requests["list_identities"] == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "url", "expected"),
+    [
+        (
+            "--kratos-url",
+            "127.0.0.1:46295",
+            (
+                "the admin URL '127.0.0.1:46295' from --kratos-url or KRATOS_ADMIN_URL is not an "
+                "absolute http:// or https:// URL; pass one such as 'http://127.0.0.1:46295'"
+            ),
+        ),
+        (
+            "--hydra-url",
+            "ftp://127.0.0.1/x",
+            (
+                "the admin URL 'ftp://127.0.0.1/x' from --hydra-url or HYDRA_ADMIN_URL is not an "
+                "absolute http:// or https:// URL; pass one such as 'http://127.0.0.1:4445'"
+            ),
+        ),
+    ],
+)
+def test_sweep_url_without_scheme_names_option(option: str, url: str, expected: str) -> None:
+    """An admin URL without http:// names the option, the variable and a corrected URL."""
+    emulator = OryEmulator()
+    argv = ["sweep", "--kratos-url", BASE_URL, option, url]
+
+    result = run_on(emulator, *argv)
+
+    assert result.code == 2
+    assert result.stderr == f"stale-tokens: error: {expected}\n"
+    assert sum(emulator.requests.values()) == 0
+
+
+def test_sweep_breaker_message_uses_cli_spelling() -> None:
+    """A rejected breaker limit names the option and says 'none', as the CLI spells it."""
+    result = run_cli("sweep", "--kratos-url", BASE_URL, "--max-destructive-fraction", "5")
+
+    assert result.code == 2
+    assert result.stderr == (
+        "stale-tokens: error: invalid circuit breaker option: --max-destructive-fraction must "
+        "be above 0 and at most 1, got 5.0; pass 0.1 for 10 % or 'none' to disable the check\n"
+    )
+
+
+def test_sweep_mysql_url_names_supported_drivers() -> None:
+    """A MySQL URL without its driver says which URLs the sql extra supports."""
+    emulator = OryEmulator()
+
+    result = run_on(
+        emulator,
+        "sweep",
+        "--kratos-url",
+        BASE_URL,
+        "--audit-database-url",
+        "mysql://sweeper:s3cret-pw@127.0.0.1/app",
+    )
+
+    assert result.code == 2
+    assert "s3cret-pw" not in result.stderr
+    assert "'mysql://***@127.0.0.1/app' needs the 'MySQLdb' package" in result.stderr
+    assert "supports sqlite:// (aiosqlite) and postgresql:// (asyncpg) URLs" in result.stderr
+    assert emulator.requests["list_identities"] == 0

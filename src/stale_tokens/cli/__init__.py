@@ -10,10 +10,13 @@ import contextlib
 import functools
 import inspect
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 from typing import Any, TextIO
 
 import anyio
@@ -32,11 +35,13 @@ from ._common import (
     API_KEY_VARIABLE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     HYDRA_URL_VARIABLE,
     KRATOS_URL_VARIABLE,
     CommandError,
     Console,
+    Terminated,
     redact_url,
 )
 from ._emulator import add_emulator_parser
@@ -71,7 +76,7 @@ def main(
     Returns:
         0 when done, 1 when identities failed or Kratos or Hydra failed, 2 for
         a usage error or a sweep aborted by the circuit breaker or the lock,
-        130 when interrupted.
+        130 when interrupted by Ctrl-C (SIGINT), 143 when stopped by SIGTERM.
     """
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
@@ -97,6 +102,7 @@ def main(
         stream=stderr,
         status_line=console.status_line,
     )
+    restore_sigterm = _raise_on_sigterm()
     try:
         return _run(arguments, console)
     except BrokenPipeError:
@@ -109,11 +115,37 @@ def main(
         code, message = _describe_error(exc, arguments, console.environ)
         stderr.write(f"{PROGRAM}: error: {message}\n")
         return code
-    except KeyboardInterrupt:
-        stderr.write(f"{PROGRAM}: interrupted\n")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        # Terminated derives from KeyboardInterrupt, so both stop a sweep the same way.
+        terminated = isinstance(exc, Terminated)
+        stopped = "terminated by SIGTERM" if terminated else "interrupted"
+        notes = "".join(f" {note()}" for note in console.progress_notes)
+        stderr.write(f"{PROGRAM}: {stopped}{notes}\n")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
+        restore_sigterm()
         restore_logging()
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise `Terminated`; return the function that restores the old handler.
+
+    Kubernetes sends SIGTERM at activeDeadlineSeconds and on eviction. Python's
+    default ends the process at once, without a line saying so.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        # signal.signal works only in the main thread; elsewhere keep the default.
+        return lambda: None
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
                  database of the SQL audit table
 
 exit status:
-  0  done
-  1  some identities failed, or Kratos, Hydra or the database failed
-  2  usage error, or a sweep aborted by the circuit breaker or the lock
+  0    done
+  1    some identities failed, or Kratos, Hydra or the database failed
+  2    usage error, or a sweep aborted by the circuit breaker or the lock
+  130  interrupted by Ctrl-C (SIGINT)
+  143  stopped by SIGTERM, as Kubernetes sends at activeDeadlineSeconds
 """,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from .._audit import AuditSink
 from .._errors import ConfigurationError
 from .._extras import MissingExtraError
-from ._common import CommandError, Console, redact_urls
-from ._plugins import load_plugin
+from ._common import CommandError, Console, redact_url, redact_urls
+from ._plugins import add_app_dir_option, load_plugin
 
 if TYPE_CHECKING:
     from ..integrations.sql import SqlAuditSink
@@ -29,6 +29,7 @@ def add_audit_options(parser: argparse.ArgumentParser, *, with_plugin: bool = Tr
     """Add the options that choose where audit events go or come from."""
     group = parser.add_argument_group("audit")
     if with_plugin:
+        add_app_dir_option(group)
         group.add_argument(
             "--audit-sink",
             metavar="MODULE:NAME",
@@ -71,7 +72,17 @@ def open_sql_audit_sink(
         options["table_name"] = arguments.audit_table
     try:
         sink = SqlAuditSink(url, **options)
-    except (ConfigurationError, MissingExtraError, ArgumentError) as exc:
+    except MissingExtraError as exc:
+        # The sql extra brings the SQLite and PostgreSQL drivers only, so its advice
+        # does not help for another database.
+        raise CommandError(
+            f"the audit database URL {redact_url(url)!r} needs the {exc.name!r} package, "
+            "which is not installed. The 'sql' extra (pip install 'stale-tokens[sql]') "
+            "supports sqlite:// (aiosqlite) and postgresql:// (asyncpg) URLs; for another "
+            "database, install its SQLAlchemy async driver and name it in the URL, such as "
+            "mysql+aiomysql://"
+        ) from exc
+    except (ConfigurationError, ArgumentError) as exc:
         # SQLAlchemy rejects an unknown dialect in the URL with ArgumentError.
         raise CommandError(f"invalid SQL audit options: {redact_urls(str(exc))}") from exc
     stack.push_async_callback(sink.aclose)
@@ -93,6 +104,8 @@ def open_audit_sink(
                 "--audit-sink and an audit database URL were both given; pass one of them "
                 f"(and unset {DATABASE_URL_VARIABLE} if it is set)"
             )
-        sink: AuditSink = load_plugin(arguments.audit_sink, option="--audit-sink", method="emit")
+        sink: AuditSink = load_plugin(
+            arguments.audit_sink, option="--audit-sink", method="emit", app_dir=arguments.app_dir
+        )
         return sink
     return sql_sink

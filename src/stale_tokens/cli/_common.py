@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TextIO, get_args
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,11 +24,13 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "HYDRA_URL_VARIABLE",
     "KRATOS_URL_VARIABLE",
     "CommandError",
     "Console",
+    "Terminated",
     "add_connection_options",
     "load_policy",
     "open_hydra",
@@ -42,6 +44,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""128 + SIGTERM, the status a shell reports for a process that SIGTERM ended."""
 
 KRATOS_URL_VARIABLE = "KRATOS_ADMIN_URL"
 HYDRA_URL_VARIABLE = "HYDRA_ADMIN_URL"
@@ -61,6 +65,14 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler, so a sweep stops as it does on Ctrl-C.
+
+    It derives from ``KeyboardInterrupt`` because asyncio lets that reach
+    the caller of the event loop at once instead of storing it in a task.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Console:
     """The streams, environment and transport a command uses besides its arguments.
@@ -73,6 +85,8 @@ class Console:
             ``None``. The log handler clears it before each record.
         transport: The transport of the Kratos and Hydra clients, such as an
             emulator's in-process one; ``None`` uses the network.
+        progress_notes: Functions a running command adds, each returning how
+            far it got, for the line printed on Ctrl-C or SIGTERM.
     """
 
     stdout: TextIO
@@ -80,6 +94,7 @@ class Console:
     environ: Mapping[str, str]
     status_line: StatusLine | None
     transport: httpx.AsyncBaseTransport | None = None
+    progress_notes: list[Callable[[], str]] = field(default_factory=list)
 
 
 def positive_int(value: str) -> int:
@@ -165,6 +180,7 @@ def open_kratos(arguments: argparse.Namespace, console: Console) -> KratosAdmin:
             f"no Kratos admin URL: pass --kratos-url or set {KRATOS_URL_VARIABLE}, "
             "such as http://127.0.0.1:4434"
         )
+    _check_admin_url(url, "--kratos-url", KRATOS_URL_VARIABLE, "http://127.0.0.1:4434")
     try:
         return KratosAdmin(
             url,
@@ -188,6 +204,7 @@ def open_hydra(arguments: argparse.Namespace, console: Console) -> HydraAdmin | 
     url = arguments.hydra_url or console.environ.get(HYDRA_URL_VARIABLE)
     if not url:
         return None
+    _check_admin_url(url, "--hydra-url", HYDRA_URL_VARIABLE, "http://127.0.0.1:4445")
     try:
         return HydraAdmin(
             url,
@@ -235,6 +252,22 @@ _USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 def redact_urls(text: str) -> str:
     """Replace the user name and password of every URL in *text* by ``***``."""
     return _USER_INFO.sub(r"\g<scheme>***@", text)
+
+
+def _check_admin_url(url: str, option: str, variable: str, example: str) -> None:
+    """Raise when *url* lacks the scheme or host, naming the option, the variable and the fix."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
+        return
+    # "127.0.0.1:4434" or "localhost:4434" is the usual slip: a host and port without a scheme.
+    fix = redact_url(f"http://{url}") if "://" not in url else example
+    raise CommandError(
+        f"the admin URL {redact_url(url)!r} from {option} or {variable} is not an absolute "
+        f"http:// or https:// URL; pass one such as {fix!r}"
+    )
 
 
 def _rate_limits(arguments: argparse.Namespace) -> RateLimits | None:

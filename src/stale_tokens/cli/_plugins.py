@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
+import sys
+from pathlib import Path
 from typing import Any
 
 from ._common import CommandError
 
-__all__ = ["load_plugin"]
+__all__ = ["DEFAULT_APP_DIR", "add_app_dir_option", "load_plugin"]
 
 
-def load_plugin(spec: str, *, option: str, method: str) -> Any:
+DEFAULT_APP_DIR = "."
+
+
+def add_app_dir_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--app-dir``, the directory searched first for plug-in modules."""
+    parser.add_argument(
+        "--app-dir",
+        metavar="DIR",
+        default=DEFAULT_APP_DIR,
+        help="directory searched first for the modules of --notifier and --audit-sink, "
+        "as uvicorn's --app-dir (default: the current directory)",
+    )
+
+
+def load_plugin(spec: str, *, option: str, method: str, app_dir: str = DEFAULT_APP_DIR) -> Any:
     """Import *spec* and return the object it names, calling it first if it is a class or factory.
 
     Args:
         spec: ``package.module:attribute``, such as ``myapp.mail:notifier``.
         option: The command-line option, for messages.
         method: The async method the object must have, such as ``"notify"``.
+        app_dir: Directory put first on ``sys.path`` before the import. A
+            console script does not search the current directory, unlike
+            ``python -m``.
 
     Raises:
         CommandError: If the module or attribute is missing, or the object
@@ -29,12 +49,16 @@ def load_plugin(spec: str, *, option: str, method: str) -> Any:
             f"{option} {spec!r} is not of the form package.module:attribute, "
             "such as myapp.mail:notifier"
         )
+    directory = str(Path(app_dir).resolve())
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise CommandError(
             f"{option} {spec!r}: cannot import {module_name!r} ({exc}); check the module "
-            "name and that it is installed in this environment"
+            f"name, and that it is installed in this environment or sits in --app-dir "
+            f"({directory})"
         ) from exc
     try:
         value = getattr(module, attribute)

@@ -113,6 +113,15 @@ class SweepProgress:
             self._show(self._acting_text(), is_final=True)
         self.close()
 
+    def describe(self) -> str:
+        """Return how far the sweep got, for the line printed when it is stopped."""
+        if self.is_listing:
+            return f"while listing identities (listed: {self.listed:,})"
+        return (
+            f"while acting (listed: {self.listed:,}, due identities reached: "
+            f"{self.reached:,} of about {self.estimated_due:,})"
+        )
+
     def close(self) -> None:
         """Release the terminal line without showing more, as when the sweep was aborted."""
         if self._status_line is not None:

@@ -54,7 +54,8 @@ def add_sweep_parser(
         "those due: warn, revoke Kratos sessions and Hydra consent sessions, and the "
         "further ladder steps the policy enables. Exit status: 0 done, 1 some "
         "identities failed or Kratos could not be listed, 2 usage error or the run was "
-        "aborted by the circuit breaker or the lock.",
+        "aborted by the circuit breaker or the lock, 130 interrupted by Ctrl-C, 143 "
+        "stopped by SIGTERM.",
     )
     parser.add_argument(
         "--policy",
@@ -149,13 +150,16 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
     breaker = _circuit_breaker(arguments)
     notifier: Notifier | None = None
     if arguments.notifier:
-        notifier = load_plugin(arguments.notifier, option="--notifier", method="notify")
+        notifier = load_plugin(
+            arguments.notifier, option="--notifier", method="notify", app_dir=arguments.app_dir
+        )
     lock: SweepLock | None = FileSweepLock(arguments.lock_file) if arguments.lock_file else None
 
     now = datetime.now(UTC)
     progress: SweepProgress | None = None
     if not arguments.no_progress:
         progress = SweepProgress(policy=policy, now=now, status_line=console.status_line)
+        console.progress_notes.append(progress.describe)
 
     kratos = open_kratos(arguments, console)
     async with kratos, contextlib.AsyncExitStack() as stack:
@@ -203,7 +207,18 @@ def _circuit_breaker(arguments: argparse.Namespace) -> CircuitBreaker:
             min_identities_for_fraction=arguments.min_identities_for_fraction,
         )
     except ConfigurationError as exc:
-        raise CommandError(f"invalid circuit breaker option: {exc}") from exc
+        raise CommandError(f"invalid circuit breaker option: {_cli_spelling(str(exc))}") from exc
+
+
+def _cli_spelling(message: str) -> str:
+    """Rewrite a `CircuitBreaker` message in the option names and the 'none' of the CLI."""
+    for name in (
+        "max_destructive_fraction",
+        "max_destructive_count",
+        "min_identities_for_fraction",
+    ):
+        message = message.replace(name, "--" + name.replace("_", "-"))
+    return message.replace(" None ", " 'none' ")
 
 
 def _print_report(report: SweepReport, stdout: TextIO, *, as_json: bool) -> None:
