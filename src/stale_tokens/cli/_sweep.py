@@ -31,8 +31,15 @@ from ._common import (
     open_hydra,
     open_kratos,
     positive_int,
+    redact_url,
 )
-from ._lock import FileSweepLock
+from ._lock import (
+    DEFAULT_REDIS_LOCK_TTL_SECONDS,
+    REDIS_LOCK_URL_VARIABLE,
+    FileSweepLock,
+    RedisLockError,
+    open_redis_lock,
+)
 from ._plugins import load_plugin
 from ._progress import ProgressKratos, SweepProgress
 
@@ -99,6 +106,22 @@ def add_sweep_parser(
         "sweep on this machine holds it (default: no lock)",
     )
     parser.add_argument(
+        "--redis-lock-url",
+        metavar="URL",
+        help="take a lock in Redis, such as redis://127.0.0.1:6379/0, for the run and exit "
+        "with status 2 when another sweep on any machine holds it; needs the 'redis' extra; "
+        f"a URL with a password belongs in the environment variable (default: "
+        f"${REDIS_LOCK_URL_VARIABLE}, else no Redis lock)",
+    )
+    parser.add_argument(
+        "--redis-lock-ttl",
+        type=float,
+        default=DEFAULT_REDIS_LOCK_TTL_SECONDS,
+        metavar="SECONDS",
+        help="seconds until the Redis lock expires, so a crashed sweep blocks the next one "
+        "at most this long; set it above the longest sweep (default: %(default)s)",
+    )
+    parser.add_argument(
         "--notifier",
         metavar="MODULE:NAME",
         help="notifier object or factory that sends warnings and notices (default: log "
@@ -153,7 +176,7 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
         notifier = load_plugin(
             arguments.notifier, option="--notifier", method="notify", app_dir=arguments.app_dir
         )
-    lock: SweepLock | None = FileSweepLock(arguments.lock_file) if arguments.lock_file else None
+    redis_url = _redis_lock_url(arguments, console)
 
     now = datetime.now(UTC)
     progress: SweepProgress | None = None
@@ -163,6 +186,11 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
 
     kratos = open_kratos(arguments, console)
     async with kratos, contextlib.AsyncExitStack() as stack:
+        lock: SweepLock | None = None
+        if arguments.lock_file:
+            lock = FileSweepLock(arguments.lock_file)
+        elif redis_url is not None:
+            lock = open_redis_lock(redis_url, ttl=arguments.redis_lock_ttl, stack=stack)
         audit = open_audit_sink(arguments, console, stack)
         hydra = open_hydra(arguments, console)
         if hydra is not None:
@@ -183,6 +211,12 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
                 lock=lock,
                 page_size=arguments.page_size,
             )
+        except RedisLockError as exc:
+            raise CommandError(
+                f"the Redis lock at {redact_url(redis_url or '')} failed: {exc}; check "
+                f"--redis-lock-url or {REDIS_LOCK_URL_VARIABLE}",
+                exit_code=EXIT_FAILED,
+            ) from exc
         except SweepAbortedError as exc:
             _print_report(exc.report, console.stdout, as_json=arguments.json)
             raise CommandError(f"{exc}", exit_code=EXIT_USAGE) from exc
@@ -197,6 +231,17 @@ async def run_sweep(arguments: argparse.Namespace, console: Console) -> int:
 
     _print_report(report, console.stdout, as_json=arguments.json)
     return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def _redis_lock_url(arguments: argparse.Namespace, console: Console) -> str | None:
+    """Return the Redis lock URL of the option or the variable, rejecting it with --lock-file."""
+    url = arguments.redis_lock_url or console.environ.get(REDIS_LOCK_URL_VARIABLE) or None
+    if arguments.lock_file and url:
+        raise CommandError(
+            "--lock-file and a Redis lock URL were both given; pass one of them "
+            f"(and unset {REDIS_LOCK_URL_VARIABLE} if it is set)"
+        )
+    return url
 
 
 def _circuit_breaker(arguments: argparse.Namespace) -> CircuitBreaker:
