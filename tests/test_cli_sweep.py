@@ -565,7 +565,7 @@ def test_sweep_breaker_message_uses_cli_spelling() -> None:
 
 
 def test_sweep_mysql_url_names_supported_drivers() -> None:
-    """A MySQL URL without its driver says which URLs the sql extra supports."""
+    """A MySQL URL without its driver says which URLs the extras install drivers for."""
     emulator = OryEmulator()
 
     result = run_on(
@@ -580,5 +580,6 @@ def test_sweep_mysql_url_names_supported_drivers() -> None:
     assert result.code == 2
     assert "s3cret-pw" not in result.stderr
     assert "'mysql://***@127.0.0.1/app' needs the 'MySQLdb' package" in result.stderr
-    assert "supports sqlite:// (aiosqlite) and postgresql:// (asyncpg) URLs" in result.stderr
+    assert "'stale-tokens[sql]' installs the driver of sqlite:// URLs" in result.stderr
+    assert "'stale-tokens[postgres]' that of postgresql:// URLs" in result.stderr
     assert emulator.requests["list_identities"] == 0

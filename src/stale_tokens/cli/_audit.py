@@ -73,14 +73,14 @@ def open_sql_audit_sink(
     try:
         sink = SqlAuditSink(url, **options)
     except MissingExtraError as exc:
-        # The sql extra brings the SQLite and PostgreSQL drivers only, so its advice
-        # does not help for another database.
+        # The extras bring the SQLite and PostgreSQL drivers only, so the advice
+        # to install one does not help for another database.
         raise CommandError(
             f"the audit database URL {redact_url(url)!r} needs the {exc.name!r} package, "
-            "which is not installed. The 'sql' extra (pip install 'stale-tokens[sql]') "
-            "supports sqlite:// (aiosqlite) and postgresql:// (asyncpg) URLs; for another "
-            "database, install its SQLAlchemy async driver and name it in the URL, such as "
-            "mysql+aiomysql://"
+            "which is not installed. pip install 'stale-tokens[sql]' installs the driver "
+            "of sqlite:// URLs (aiosqlite), 'stale-tokens[postgres]' that of postgresql:// "
+            "URLs (asyncpg); for another database, install its SQLAlchemy async driver and "
+            "name it in the URL, such as mysql+aiomysql://"
         ) from exc
     except (ConfigurationError, ArgumentError) as exc:
         # SQLAlchemy rejects an unknown dialect in the URL with ArgumentError.
