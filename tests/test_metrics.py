@@ -160,7 +160,8 @@ def test_prometheus_metrics_observe_tracker_reads_at_scrape() -> None:
     registry = CollectorRegistry()
     snapshots = [
         health(written=5, failed=2, dropped=1, rejected=3, not_found=4, pending=7,
-               consecutive_failures=2, last_successful_flush_at=NOW),
+               consecutive_failures=2, last_successful_flush_at=NOW, pending_credentials=6,
+               failed_lookups=8),
     ]  # fmt: skip
     reads: list[TrackerHealth] = []
 
@@ -181,6 +182,8 @@ def test_prometheus_metrics_observe_tracker_reads_at_scrape() -> None:
     assert sample(registry, "stale_tokens_tracker_rejected_total") == 3
     assert sample(registry, "stale_tokens_tracker_not_found_total") == 4
     assert sample(registry, "stale_tokens_tracker_pending_identities") == 7
+    assert sample(registry, "stale_tokens_tracker_pending_credentials") == 6
+    assert sample(registry, "stale_tokens_tracker_failed_lookups_total") == 8
     assert sample(registry, "stale_tokens_tracker_consecutive_failed_flushes") == 2
     assert sample(registry, "stale_tokens_tracker_running") == 1
     assert (

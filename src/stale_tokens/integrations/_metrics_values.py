@@ -65,9 +65,11 @@ TRACKER_COUNTERS = {
     "tracker_dropped": "Activities of new identities discarded because the buffer was full.",
     "tracker_rejected": "Identities discarded after Kratos rejected their write with 400.",
     "tracker_not_found": "Identities discarded because Kratos answered 404.",
+    "tracker_failed_lookups": "Kratos whoami lookups of session credentials that failed.",
 }
 TRACKER_GAUGES = {
     "tracker_pending_identities": "Identities whose activity waits in the buffer.",
+    "tracker_pending_credentials": "Session credentials waiting for a Kratos whoami lookup.",
     "tracker_consecutive_failed_flushes": "Flushes in a row with at least one failed write.",
     "tracker_running": "1 while the flush loop runs, else 0.",
     "tracker_last_successful_flush_timestamp_seconds": (
@@ -88,10 +90,12 @@ def tracker_values(health: TrackerHealth) -> tuple[dict[str, int], dict[str, flo
         "tracker_dropped": health.dropped,
         "tracker_rejected": health.rejected,
         "tracker_not_found": health.not_found,
+        "tracker_failed_lookups": health.failed_lookups,
     }
     flushed_at = health.last_successful_flush_at
     gauges = {
         "tracker_pending_identities": float(health.pending),
+        "tracker_pending_credentials": float(health.pending_credentials),
         "tracker_consecutive_failed_flushes": float(health.consecutive_failures),
         "tracker_running": float(health.is_running),
         "tracker_last_successful_flush_timestamp_seconds": (

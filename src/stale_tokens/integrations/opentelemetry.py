@@ -94,8 +94,9 @@ class OpenTelemetryMetrics:
         """Export the tracker's health, read at each collection from *health* (``tracker.health``).
 
         Observable counters ``stale_tokens.tracker.writes``, ``.write_failures``,
-        ``.dropped``, ``.rejected`` and ``.not_found``; observable gauges
-        ``stale_tokens.tracker.pending_identities``,
+        ``.dropped``, ``.rejected``, ``.not_found`` and ``.failed_lookups``;
+        observable gauges ``stale_tokens.tracker.pending_identities``,
+        ``.pending_credentials``,
         ``.consecutive_failed_flushes``, ``.running`` and
         ``.last_successful_flush_timestamp_seconds``.
         """

@@ -159,7 +159,8 @@ class PrometheusMetrics:
 
         Counters: ``tracker_writes_total``, ``tracker_write_failures_total``,
         ``tracker_dropped_total``, ``tracker_rejected_total``,
-        ``tracker_not_found_total``. Gauges: ``tracker_pending_identities``,
+        ``tracker_not_found_total``, ``tracker_failed_lookups_total``. Gauges:
+        ``tracker_pending_identities``, ``tracker_pending_credentials``,
         ``tracker_consecutive_failed_flushes``, ``tracker_running`` and
         ``tracker_last_successful_flush_timestamp_seconds``.
         """
