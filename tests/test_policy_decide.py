@@ -179,3 +179,24 @@ def test_decide_rejects_naive_extra_activity() -> None:
 
     with pytest.raises(ValueError, match="extra_activity"):
         Policy().decide(make_identity(), NOW, extra_activity=naive)
+
+
+def test_decide_accepts_the_kratos_json_object() -> None:
+    """The JSON object of the admin API gives the same decision as its Identity."""
+    identity = make_identity(last_activity=NOW - timedelta(days=84))
+    data = dict(identity.raw)
+
+    from_json = Policy().decide(data, NOW)
+
+    assert from_json == Policy().decide(identity, NOW)
+    assert from_json.step is Step.WARN
+    assert from_json.identity_id == identity.id
+
+
+def test_decide_json_object_without_id_names_the_fix() -> None:
+    """A JSON object without an id raises a ValueError that says what to pass."""
+    data = dict(make_identity().raw)
+    del data["id"]
+
+    with pytest.raises(ValueError, match="as the Kratos admin API returns it, which always has"):
+        Policy().decide(data, NOW)

@@ -408,3 +408,73 @@ def test_decide_never_raises_on_random_data() -> None:
 
     assert outcomes[True] > 0
     assert outcomes[False] > 0
+
+
+def test_created_at_ahead_within_a_day_is_clamped() -> None:
+    """A created_at ten minutes ahead (Kratos clock skew) counts as now with a finding."""
+    identity = make_identity(created_at=NOW + timedelta(minutes=10))
+
+    decision = Policy().decide(identity, NOW)
+
+    assert codes(decision) == ["future_created_at"]
+    assert IDENTITY_ID in decision.findings[0].message
+    assert decision.activity_source is ActivitySource.CREATED_AT
+    assert decision.last_activity_at == NOW
+    assert decision.step is Step.NONE
+    assert decision.revoke_kinds == frozenset()
+
+
+def test_created_at_more_than_a_day_ahead_counts_as_missing() -> None:
+    """A created_at more than 24 hours ahead is bad data, so it never postpones the ladder."""
+    identity = make_identity(created_at=NOW + timedelta(days=1) + SECOND)
+
+    decision = Policy().decide(identity, NOW)
+
+    assert codes(decision) == ["future_timestamp", "no_activity_timestamp"]
+    assert "86400 seconds" in decision.findings[0].message
+    assert decision.activity_source is ActivitySource.UNKNOWN
+    assert decision.step is Step.REVOKE
+
+
+def test_recorded_activity_ahead_beyond_tolerance_still_counts_as_missing() -> None:
+    """Recorded activity ten minutes ahead keeps the clock-skew tolerance rule."""
+    identity = make_identity(last_activity=NOW + timedelta(minutes=10), created_at=OLD_ACCOUNT)
+
+    decision = Policy().decide(identity, NOW)
+
+    assert codes(decision) == ["future_timestamp"]
+    assert decision.activity_source is ActivitySource.CREATED_AT
+
+
+def test_unknown_role_finding_hides_the_trait_value() -> None:
+    """With role_trait pointing at the email, the unknown_role finding never shows it."""
+    policy = Policy(role_trait="email")
+    identity = make_identity(last_activity=NOW - timedelta(days=1))
+
+    decision = policy.decide(identity, NOW)
+
+    assert codes(decision) == ["unknown_role"]
+    message = decision.findings[0].message
+    assert "person@example.org" not in message
+    assert "example" not in message
+    assert "is not a role of the policy (a string of 18 characters)" in message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code"),
+    [
+        ({"account_type": "someone@example.org"}, "unknown_account_type"),
+        ({"skip_stale_revocation": "someone@example.org"}, "invalid_opt_out"),
+        ({"last_activity_at": "someone@example.org"}, "invalid_timestamp"),
+        ({"stale_tokens": "someone@example.org"}, "malformed_markers"),
+    ],
+)
+def test_findings_never_show_an_email_address(metadata: dict[str, Any], code: str) -> None:
+    """An email address stored where another value belongs is described, never shown."""
+    identity = make_identity(metadata_admin=metadata)
+
+    decision = Policy().decide(identity, NOW)
+
+    assert codes(decision) == [code]
+    assert "@" not in decision.findings[0].message
+    assert "a string of 19 characters" in decision.findings[0].message

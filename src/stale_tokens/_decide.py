@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._decision import CredentialKind, Decision, Step
 from ._facts import IdentityFacts, read_facts
 from ._markers import UNKNOWN_EPISODE, EpisodeMarkers, is_same_episode, read_markers
+from ._models import Identity
 from ._timestamps import format_timestamp, require_aware
 
 if TYPE_CHECKING:
-    from ._models import Identity
     from ._policy import Policy
     from ._thresholds import RolePolicy
 
@@ -27,9 +27,14 @@ _Timeline = list[tuple[Step, datetime | None]]
 
 
 def decide(
-    policy: Policy, identity: Identity, now: datetime, *, extra_activity: datetime | None = None
+    policy: Policy,
+    identity: Identity | Mapping[str, Any],
+    now: datetime,
+    *,
+    extra_activity: datetime | None = None,
 ) -> Decision:
     """Apply *policy* to *identity* at *now*; see `Policy.decide`."""
+    identity = as_identity(identity)
     require_aware(now, "now")
     if extra_activity is not None:
         require_aware(extra_activity, "extra_activity")
@@ -70,6 +75,28 @@ def decide(
         episode=episode,
         policy_name=policy.name,
         kind_episodes=_kind_episodes(facts, due.revoke_kinds, episode),
+    )
+
+
+def as_identity(identity: Identity | Mapping[str, Any]) -> Identity:
+    """Return *identity*, reading a Kratos JSON object with `Identity.from_json`.
+
+    Raises:
+        ValueError: If a mapping has no string ``id``, or *identity* is neither.
+    """
+    if isinstance(identity, Identity):
+        return identity
+    if isinstance(identity, Mapping):
+        try:
+            return Identity.from_json(identity)
+        except ValueError as exc:
+            raise ValueError(
+                f"cannot decide on this identity: {exc}; pass the identity object exactly "
+                "as the Kratos admin API returns it, which always has an 'id'"
+            ) from None
+    raise ValueError(
+        "identity must be an Identity or the JSON object the Kratos admin API returns, "
+        f"got {type(identity).__name__}"
     )
 
 

@@ -10,15 +10,30 @@ from typing import TYPE_CHECKING, Any
 from ._decision import ActivitySource, CredentialKind, Finding
 from ._models import Identity
 from ._timestamps import parse_timestamp
-from ._traits import MISSING, lookup_path, split_path
+from ._traits import MISSING, describe_value, lookup_path, split_path
 
 if TYPE_CHECKING:
     from ._policy import Policy
 
-__all__ = ["REGULAR_ACCOUNT_TYPE", "IdentityFacts", "read_facts"]
+__all__ = [
+    "CREATED_AT_CLOCK_SKEW_LIMIT_SECONDS",
+    "REGULAR_ACCOUNT_TYPE",
+    "IdentityFacts",
+    "read_facts",
+]
 
 REGULAR_ACCOUNT_TYPE = "regular"
 """The account type of identities without one; the only type that is swept."""
+
+CREATED_AT_CLOCK_SKEW_LIMIT_SECONDS = 86_400
+"""How far ahead of the sweeper's clock a ``created_at`` may be and still count, 24 hours.
+
+``created_at`` comes from the clock of the Kratos database, which may run
+ahead of the sweeper host by more than the policy's clock-skew tolerance. A
+``created_at`` up to this far in the future is clamped to now and reported,
+so a just-registered account is never treated as having no timestamp. One
+further ahead counts as missing, so a corrupt value never exempts an account.
+"""
 
 # Go's zero time.Time, which Kratos and Go clients write for "never set".
 _GO_ZERO_YEAR = 1
@@ -118,7 +133,9 @@ class _Reader:
             return {}
         return metadata
 
-    def timestamp(self, value: object, where: str) -> datetime | None:
+    def timestamp(
+        self, value: object, where: str, *, skew_limit: timedelta | None = None
+    ) -> datetime | None:
         if value is MISSING or value is None:
             return None
         subject = f"{where} of identity {self.identity.id}"
@@ -134,7 +151,7 @@ class _Reader:
         except ValueError:
             self.note(
                 "invalid_timestamp",
-                f"{subject} is not an RFC 3339 timestamp ({_shorten(value)}); "
+                f"{subject} is not an RFC 3339 timestamp ({describe_value(value)}); "
                 "treating it as missing",
             )
             return None
@@ -144,17 +161,22 @@ class _Reader:
                 f"{subject} is Go's zero time ({value}); treating it as missing",
             )
             return None
-        return self.bounded(moment, subject)
+        return self.bounded(moment, subject, skew_limit=skew_limit)
 
     def created_at(self) -> datetime | None:
+        # Kratos stamps created_at with its database's clock, so a fresh
+        # account may look created in the future.
+        limit = timedelta(seconds=CREATED_AT_CLOCK_SKEW_LIMIT_SECONDS)
         # Identity.from_json keeps the raw value; a hand-built Identity may only
         # have the parsed attribute.
         raw = self.identity.raw.get("created_at", MISSING)
         if raw is MISSING and self.identity.created_at is not None:
             return self.bounded(
-                self.identity.created_at, f"created_at of identity {self.identity.id}"
+                self.identity.created_at,
+                f"created_at of identity {self.identity.id}",
+                skew_limit=limit,
             )
-        return self.timestamp(raw, "created_at")
+        return self.timestamp(raw, "created_at", skew_limit=limit)
 
     def extra_activity(self, value: datetime | None) -> datetime | None:
         if value is None:
@@ -175,17 +197,30 @@ class _Reader:
             return None
         return self.bounded(moment, subject)
 
-    def bounded(self, moment: datetime, subject: str) -> datetime | None:
+    def bounded(
+        self, moment: datetime, subject: str, *, skew_limit: timedelta | None = None
+    ) -> datetime | None:
         # Clocks of the application, Kratos and the sweeper drift apart a little;
         # anything further ahead is bad data and must not postpone the ladder.
         if moment <= self.now:
             return moment
-        if moment - self.now <= self.tolerance:
+        ahead = moment - self.now
+        if ahead <= self.tolerance:
             return self.now
+        if skew_limit is not None and ahead <= skew_limit:
+            self.note(
+                "future_created_at",
+                f"{subject} is {moment.isoformat()}, {ahead.total_seconds():.0f} seconds "
+                "ahead of the sweeper's clock; counting it as now, because the Kratos "
+                "database's clock runs ahead",
+            )
+            return self.now
+        limit = (
+            skew_limit.total_seconds() if skew_limit is not None else self.tolerance.total_seconds()
+        )
         self.note(
             "future_timestamp",
-            f"{subject} is {moment.isoformat()}, more than "
-            f"{self.policy.clock_skew_tolerance_seconds:g} seconds in the future; "
+            f"{subject} is {moment.isoformat()}, more than {limit:g} seconds in the future; "
             "treating it as missing",
         )
         return None
@@ -238,7 +273,10 @@ class _Reader:
         if value not in self.policy.roles:
             self.note(
                 "unknown_role",
-                f"{where} is {_shorten(value)}, which no role of the policy matches; "
+                # The value is a trait, which may be personal data (an email
+                # when role_trait points at one), so only its length is shown.
+                f"{where} is not a role of the policy (a string of {len(value)} "
+                "characters); "
                 f"applying the default role {fallback!r}",
             )
             return fallback
@@ -253,7 +291,7 @@ class _Reader:
             return value
         self.note(
             "unknown_account_type",
-            f"metadata_admin.{key} of identity {self.identity.id} is {_shorten(value)}, "
+            f"metadata_admin.{key} of identity {self.identity.id} is {describe_value(value)}, "
             "not a known account type; sweeping it as 'regular'",
         )
         return REGULAR_ACCOUNT_TYPE
@@ -265,7 +303,7 @@ class _Reader:
             return value is True
         self.note(
             "invalid_opt_out",
-            f"metadata_admin.{key} of identity {self.identity.id} is {_shorten(value)}, "
+            f"metadata_admin.{key} of identity {self.identity.id} is {describe_value(value)}, "
             "not true or false; the identity is not exempt",
         )
         return False
@@ -275,11 +313,7 @@ class _Reader:
         if state not in ("active", "inactive"):
             self.note(
                 "unknown_state",
-                f"state of identity {self.identity.id} is {_shorten(state)}; treating it as active",
+                f"state of identity {self.identity.id} is {describe_value(state)}; "
+                "treating it as active",
             )
         return state == "inactive"
-
-
-def _shorten(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

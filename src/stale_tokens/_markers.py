@@ -29,6 +29,7 @@ from typing import Any, TypeGuard
 from ._decision import CredentialKind, Decision, Finding, Step
 from ._models import Identity
 from ._timestamps import format_timestamp, parse_timestamp, require_aware
+from ._traits import describe_value
 
 __all__ = [
     "DEFAULT_CLAIM_EXPIRY_SECONDS",
@@ -382,9 +383,7 @@ def _kind(value: object) -> CredentialKind | None:
 
 
 def _malformed(identity_id: str, where: str, value: object) -> Finding:
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
+    text = describe_value(value)
     return Finding(
         code="malformed_markers",
         message=(

@@ -174,7 +174,11 @@ class Policy:
         return self.roles[self.default_role]
 
     def decide(
-        self, identity: Identity, now: datetime, *, extra_activity: datetime | None = None
+        self,
+        identity: Identity | Mapping[str, Any],
+        now: datetime,
+        *,
+        extra_activity: datetime | None = None,
     ) -> Decision:
         """Decide which step is due for *identity* at *now*.
 
@@ -182,7 +186,9 @@ class Policy:
         no I/O. Bad data never raises; it becomes a `Finding` in the decision.
 
         Args:
-            identity: The identity as the Kratos admin API returned it.
+            identity: The identity as the Kratos admin API returned it: an
+                `Identity`, or its JSON object, which is read with
+                `Identity.from_json`.
             now: The moment of the sweep, timezone-aware.
             extra_activity: A last activity from another source, such as the
                 application's audit table, timezone-aware; ``None`` when the
@@ -193,7 +199,8 @@ class Policy:
             credential kinds to revoke, and what comes next.
 
         Raises:
-            ValueError: If *now* or *extra_activity* is a naive datetime.
+            ValueError: If *now* or *extra_activity* is a naive datetime, or
+                *identity* is a mapping without a string ``id``.
         """
         return decide(self, identity, now, extra_activity=extra_activity)
 

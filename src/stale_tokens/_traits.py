@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["MISSING", "lookup_path", "split_path"]
+__all__ = ["MISSING", "describe_value", "lookup_path", "split_path"]
 
 
 class _Missing:
@@ -44,3 +45,20 @@ def lookup_path(value: object, keys: tuple[str, ...]) -> Any:
             return MISSING
         value = value[key]
     return value
+
+
+# Words, numbers and timestamps; no '@', so an email address never matches.
+_SHOWABLE = re.compile(r"[A-Za-z0-9_.:+\- ]{1,40}")
+
+
+def describe_value(value: object) -> str:
+    """Show *value* when it cannot be personal data, otherwise only its type and size."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        if _SHOWABLE.fullmatch(value):
+            return repr(value)
+        return f"a string of {len(value)} characters"
+    if isinstance(value, Mapping | list | tuple):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"a {type(value).__name__}"
