@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from stale_tokens import (
     ConfigurationError,
     CredentialKind,
     CredentialKindThresholds,
+    Identity,
     Ladder,
     Policy,
     RolePolicy,
@@ -46,8 +48,9 @@ def test_policy_roles_extend_defaults() -> None:
     )
 
     assert policy.roles["admin"].revoke_after_days == 14
-    assert policy.roles["admin"].warn_before_days is None
+    assert policy.roles["admin"].warn_before_days == 2
     assert policy.roles["auditor"].revoke_after_days == 30
+    assert policy.roles["auditor"].warn_before_days is None
     assert policy.roles["service"].is_never_revoked
 
 
@@ -340,3 +343,118 @@ def test_reference_examples_agree(tmp_path: Path) -> None:
     exec(python_block, namespace)  # noqa: S102 - the documentation's own example
 
     assert Policy.from_toml(path) == namespace["policy"]
+
+
+def test_role_warning_default_agrees_with_toml() -> None:
+    """RolePolicy without warn_before_days keeps the built-in lead, as a TOML table does."""
+    from_python = Policy(roles={"admin": RolePolicy(revoke_after_days=14)})
+    from_toml = Policy.from_mapping({"roles": {"admin": {"revoke_after_days": 14}}})
+
+    assert from_python.roles == from_toml.roles
+    assert from_python.roles["admin"] == RolePolicy(revoke_after_days=14, warn_before_days=2)
+
+
+def test_role_warning_none_turns_it_off() -> None:
+    """An explicit warn_before_days=None still means no warning."""
+    policy = Policy(roles={"admin": RolePolicy(revoke_after_days=14, warn_before_days=None)})
+
+    assert policy.roles["admin"].warn_before_days is None
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Policy(roles={"admin": RolePolicy(revoke_after_days=2)}),
+        lambda: Policy.from_mapping({"roles": {"admin": {"revoke_after_days": 2}}}),
+    ],
+)
+def test_built_in_warning_too_long_names_the_default(build: Callable[[], object]) -> None:
+    """A threshold at or below the built-in lead says the lead is the default and how to set it."""
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+
+    message = str(caught.value)
+    assert message.startswith("roles.admin.warn_before_days is not set")
+    assert "the built-in 2 days" in message
+    assert "revoke_after_days (2)" in message
+    assert "set warn_before_days to fewer days" in message
+
+
+@pytest.mark.parametrize("field", ["revoke_after_days", "warn_before_days"])
+def test_role_policy_never_string_says_pass_none(field: str) -> None:
+    """The TOML spelling "never" in Python says to pass None."""
+    options: dict[str, Any] = {"revoke_after_days": 30, field: "never"}
+
+    with pytest.raises(ConfigurationError, match=f'{field} is "never".*pass None'):
+        RolePolicy(**options)
+
+
+def test_ladder_notice_never_reports_the_written_value() -> None:
+    """delete_notice_days = "never" reports "never", not None."""
+    with pytest.raises(ConfigurationError, match=r"delete_notice_days .*got 'never'"):
+        Policy.from_mapping({"ladder": {"delete_notice_days": "never"}})
+
+
+def test_findings_use_the_right_article() -> None:
+    """A type starting with a vowel takes "an"."""
+    identity = Identity.from_json({"id": "i", "metadata_admin": {"last_activity_at": 5}})
+
+    decision = Policy().decide(identity, datetime(2026, 6, 1, tzinfo=UTC))
+
+    assert "is an int, not an RFC 3339 string" in decision.findings[0].message
+
+
+def test_from_toml_policy_error_names_the_file(tmp_path: Path) -> None:
+    """An invalid value in a policy file is reported with the file's path."""
+    path = tmp_path / "policy.toml"
+    path.write_text("[roles.admin]\nrevoke_after_days = -3\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_toml(path)
+
+    assert str(path) in str(caught.value)
+    assert "roles.admin.revoke_after_days must be a positive number of days" in str(caught.value)
+
+
+UNREACHABLE_LADDER = {
+    "suspend_after_days": 35,
+    "re_engage_after_days": 40,
+    "deactivate_after_days": 50,
+    "delete_after_days": 60,
+    "delete_enabled": True,
+}
+
+
+def test_ladder_step_before_every_revocation_is_rejected() -> None:
+    """A later step on or before every role's revocation day names the step and the fix."""
+    mapping = {"roles": {"admin": {"revoke_after_days": 60}}, "ladder": UNREACHABLE_LADDER}
+
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_mapping(mapping)
+
+    message = str(caught.value)
+    assert message.startswith("ladder.re_engage_after_days is 40 days")
+    assert "(admin 60, user 90)" in message
+    assert "set it later than 60 days" in message
+
+
+def test_ladder_deletion_before_every_revocation_is_rejected() -> None:
+    """An enabled deletion that no role reaches is rejected too."""
+    ladder = Ladder(
+        re_engage_after_days=None,
+        deactivate_after_days=None,
+        delete_after_days=110,
+        delete_enabled=True,
+    )
+    roles = {"admin": RolePolicy(revoke_after_days=120), "user": RolePolicy(revoke_after_days=120)}
+
+    with pytest.raises(ConfigurationError, match=r"ladder.delete_after_days is 110 days"):
+        Policy(roles=roles, ladder=ladder)
+
+
+def test_ladder_step_reaching_some_roles_is_valid() -> None:
+    """A later step after the admin revocation day but before the user's is valid."""
+    policy = Policy.from_mapping({"ladder": UNREACHABLE_LADDER})
+
+    assert policy.ladder is not None
+    assert policy.ladder.deactivate_after_days == 50

@@ -174,8 +174,9 @@ def _schedule(
     warn: float | None = None
     if ladder is not None and ladder.warn_after_days is not None:
         warn = ladder.warn_after_days if ladder.warn_after_days < revoke else None
-    if warn is None and role_policy.warn_before_days is not None:
-        warn = revoke - role_policy.warn_before_days
+    lead = role_policy.warning_lead_days
+    if warn is None and lead is not None:
+        warn = revoke - lead
     if warn is not None:
         steps.append((Step.WARN, warn))
     if ladder is not None and ladder.suspend_after_days is not None:

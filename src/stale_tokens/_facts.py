@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._decision import ActivitySource, CredentialKind, Finding
 from ._models import Identity
 from ._timestamps import parse_timestamp
-from ._traits import MISSING, describe_value, lookup_path, split_path
+from ._traits import MISSING, describe_value, lookup_path, split_path, type_name
 
 if TYPE_CHECKING:
     from ._policy import Policy
@@ -127,8 +127,8 @@ class _Reader:
         if not isinstance(metadata, Mapping):
             self.note(
                 "metadata_admin_not_object",
-                f"metadata_admin of identity {self.identity.id} is a "
-                f"{type(metadata).__name__}, not an object; treating it as empty",
+                f"metadata_admin of identity {self.identity.id} is "
+                f"{type_name(metadata)}, not an object; treating it as empty",
             )
             return {}
         return metadata
@@ -142,8 +142,7 @@ class _Reader:
         if not isinstance(value, str):
             self.note(
                 "timestamp_not_string",
-                f"{subject} is a {type(value).__name__}, not an RFC 3339 string; "
-                "treating it as missing",
+                f"{subject} is {type_name(value)}, not an RFC 3339 string; treating it as missing",
             )
             return None
         try:
@@ -238,8 +237,8 @@ class _Reader:
         elif not isinstance(records, Mapping):
             self.note(
                 "activity_by_kind_not_object",
-                f"metadata_admin.{key} of identity {self.identity.id} is a "
-                f"{type(records).__name__}, not an object; every credential kind "
+                f"metadata_admin.{key} of identity {self.identity.id} is "
+                f"{type_name(records)}, not an object; every credential kind "
                 "follows the account's activity",
             )
             records = {}
@@ -266,7 +265,7 @@ class _Reader:
         if not isinstance(value, str):
             self.note(
                 "invalid_role",
-                f"{where} is a {type(value).__name__}, not a string; "
+                f"{where} is {type_name(value)}, not a string; "
                 f"applying the default role {fallback!r}",
             )
             return fallback

@@ -91,7 +91,8 @@ class Policy:
 
     Raises:
         ConfigurationError: Naming the field and the value, if any value is
-            invalid.
+            invalid, or if a ladder step after revocation falls on or before
+            the revocation day of every role, so that no identity reaches it.
     """
 
     name: str = DEFAULT_POLICY_NAME
@@ -126,6 +127,8 @@ class Policy:
             raise ConfigurationError(
                 f"ladder must be a Ladder or None, got {type(self.ladder).__name__}"
             )
+        if self.ladder is not None:
+            _check_later_steps(self.ladder, self.roles)
         object.__setattr__(
             self, "exempt_account_types", _check_account_types(self.exempt_account_types)
         )
@@ -233,8 +236,42 @@ def _merge_roles(roles: object) -> Mapping[str, RolePolicy]:
             raise ConfigurationError(
                 f"roles.{name} must be a RolePolicy, got {type(role).__name__}"
             )
-        merged[name] = role
+        try:
+            merged[name] = role.with_built_in_warning(DEFAULT_ROLES.get(name))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"roles.{name}.{exc}") from None
     return MappingProxyType(merged)
+
+
+def _check_later_steps(ladder: Ladder, roles: Mapping[str, RolePolicy]) -> None:
+    """Reject a step after revocation that no role ever reaches.
+
+    A step applies to a role only when it falls after the role's revocation
+    day, so a step on or before every revocation day would silently never
+    happen. A step that applies to some roles only is valid.
+    """
+    revoke_days = {
+        name: role.revoke_after_days
+        for name, role in roles.items()
+        if role.revoke_after_days is not None
+    }
+    if not revoke_days:
+        return
+    earliest = min(revoke_days.values())
+    later_steps = [
+        ("re_engage_after_days", ladder.re_engage_after_days),
+        ("deactivate_after_days", ladder.deactivate_after_days),
+        ("delete_after_days", ladder.delete_after_days if ladder.delete_enabled else None),
+    ]
+    for name, days in later_steps:
+        if days is not None and days <= earliest:
+            listed = ", ".join(f"{role} {revoke:g}" for role, revoke in sorted(revoke_days.items()))
+            raise ConfigurationError(
+                f"ladder.{name} is {days:g} days, on or before the revocation day of every "
+                f"role ({listed}), so no identity would ever reach it; set it later than "
+                f"{earliest:g} days (later than {max(revoke_days.values()):g} to reach every "
+                'role), or to "never" (None in Python) to leave the step out'
+            )
 
 
 def _check_account_types(values: object) -> frozenset[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import fields
 from datetime import UTC, date, datetime, time
 from os import PathLike
 from pathlib import Path
@@ -34,7 +34,10 @@ def policy_from_toml(cls: type[Policy], path: str | PathLike[str]) -> Policy:
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"the policy file {str(path)!r} is not valid TOML: {exc}") from exc
-    return policy_from_mapping(cls, document)
+    try:
+        return policy_from_mapping(cls, document)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"in the policy file {str(path)!r}: {exc}") from None
 
 
 def policy_from_mapping(cls: type[Policy], mapping: Mapping[str, Any]) -> Policy:
@@ -68,7 +71,10 @@ def _roles(value: object) -> dict[str, RolePolicy]:
         options = {key: _days(option, f"{prefix}.{key}") for key, option in table.items()}
         with _prefixed(prefix):
             if name in DEFAULT_ROLES:
-                roles[name] = replace(DEFAULT_ROLES[name], **options)
+                # Keys left out keep the built-in values; Policy fills in the
+                # built-in warning, as it does for a RolePolicy built in Python.
+                options.setdefault("revoke_after_days", DEFAULT_ROLES[name].revoke_after_days)
+                roles[name] = RolePolicy(**options)
             elif "revoke_after_days" not in options:
                 raise ConfigurationError(
                     "revoke_after_days is missing; a role that is not built in must set it "
@@ -98,8 +104,10 @@ def _ladder(value: object) -> Ladder:
     prefix = "ladder"
     table = _require_table(value, prefix)
     _reject_unknown_keys(table, _LADDER_KEYS, prefix)
+    # delete_enabled is a boolean, and delete_notice_days has no "never", so
+    # both reach Ladder as written and its error shows the value in the file.
     options = {
-        key: option if key == "delete_enabled" else _days(option, f"{prefix}.{key}")
+        key: option if key in _LADDER_LITERAL_KEYS else _days(option, f"{prefix}.{key}")
         for key, option in table.items()
     }
     with _prefixed(prefix):
@@ -107,6 +115,7 @@ def _ladder(value: object) -> Ladder:
 
 
 _LADDER_KEYS = tuple(field.name for field in fields(Ladder))
+_LADDER_LITERAL_KEYS = frozenset({"delete_enabled", "delete_notice_days"})
 
 
 def _days(value: object, name: str) -> Any:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Final
 
 from ._decision import CredentialKind
 from ._errors import ConfigurationError
 
 __all__ = [
+    "BUILT_IN_WARNING",
     "DEFAULT_ROLES",
     "MAX_DAYS",
     "CredentialKindThresholds",
@@ -24,6 +27,22 @@ MAX_DAYS = 36_525
 
 Python's datetime ends at year 9999, so a larger threshold could overflow
 when it is added to a timestamp.
+"""
+
+
+class _BuiltInWarning(enum.Enum):
+    BUILT_IN_WARNING = "the built-in warning lead time of the role"
+
+    def __repr__(self) -> str:
+        return "BUILT_IN_WARNING"
+
+
+BUILT_IN_WARNING: Final = _BuiltInWarning.BUILT_IN_WARNING
+"""The default of `RolePolicy.warn_before_days`: the built-in lead time of the role.
+
+`Policy` replaces it by 2 days for ``admin``, 7 for ``user``, and no warning
+for any other role, as a ``[roles.<name>]`` table without
+``warn_before_days`` does in TOML.
 """
 
 
@@ -61,7 +80,10 @@ class RolePolicy:
             whole ladder.
         warn_before_days: Lead time of the warning in days, so the warning is
             due at ``revoke_after_days - warn_before_days``; ``None`` sends no
-            warning. Must be shorter than ``revoke_after_days``.
+            warning. Must be shorter than ``revoke_after_days``. Left out, it
+            is `BUILT_IN_WARNING`: `Policy` uses the built-in lead time of
+            the role it is given for (2 days for admin, 7 for user) and no
+            warning for other roles, as TOML does.
 
     Raises:
         ConfigurationError: If a value is not a positive number of days or
@@ -69,10 +91,25 @@ class RolePolicy:
     """
 
     revoke_after_days: float | None
-    warn_before_days: float | None = None
+    warn_before_days: float | _BuiltInWarning | None = BUILT_IN_WARNING
 
     def __post_init__(self) -> None:
+        # "never" is the TOML spelling, so a Python caller who copies it learns the fix.
+        written: tuple[object, object] = (self.revoke_after_days, self.warn_before_days)
+        if written[0] == "never":
+            raise ConfigurationError(
+                'revoke_after_days is "never", which is the TOML spelling; '
+                "in Python pass None for a role that is never revoked"
+            )
+        if written[1] == "never":
+            raise ConfigurationError(
+                'warn_before_days is "never", which is the TOML spelling; '
+                "in Python pass None for no warning"
+            )
         revoke = check_days(self.revoke_after_days, "revoke_after_days", allow_never=True)
+        object.__setattr__(self, "revoke_after_days", revoke)
+        if isinstance(self.warn_before_days, _BuiltInWarning):
+            return
         warn = check_days(self.warn_before_days, "warn_before_days", allow_never=True)
         if revoke is None and warn is not None:
             raise ConfigurationError(
@@ -84,8 +121,39 @@ class RolePolicy:
                 f"warn_before_days must be shorter than revoke_after_days ({revoke:g}), "
                 f"got {warn:g}"
             )
-        object.__setattr__(self, "revoke_after_days", revoke)
         object.__setattr__(self, "warn_before_days", warn)
+
+    @property
+    def warning_lead_days(self) -> float | None:
+        """The warning lead time in days, or ``None`` for no warning.
+
+        `BUILT_IN_WARNING` counts as no warning here; `Policy` resolves it
+        for the roles it is given.
+        """
+        if isinstance(self.warn_before_days, _BuiltInWarning):
+            return None
+        return self.warn_before_days
+
+    def with_built_in_warning(self, built_in: RolePolicy | None) -> RolePolicy:
+        """Return this role with `BUILT_IN_WARNING` replaced by the lead time of *built_in*.
+
+        Raises:
+            ConfigurationError: If the built-in lead time is not shorter than
+                `revoke_after_days`, naming the default and how to set it.
+        """
+        if not isinstance(self.warn_before_days, _BuiltInWarning):
+            return self
+        lead = built_in.warning_lead_days if built_in is not None else None
+        revoke = self.revoke_after_days
+        if revoke is None or lead is None:
+            return RolePolicy(revoke_after_days=revoke, warn_before_days=None)
+        if lead >= revoke:
+            raise ConfigurationError(
+                f"warn_before_days is not set, so it is the built-in {lead:g} days, which is "
+                f"not shorter than revoke_after_days ({revoke:g}); set warn_before_days to "
+                'fewer days, or to "never" in TOML (None in Python) for no warning'
+            )
+        return RolePolicy(revoke_after_days=revoke, warn_before_days=lead)
 
     @property
     def is_never_revoked(self) -> bool:

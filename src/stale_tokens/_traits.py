@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["MISSING", "describe_value", "lookup_path", "split_path"]
+__all__ = ["MISSING", "describe_value", "lookup_path", "split_path", "type_name"]
 
 
 class _Missing:
@@ -60,5 +60,12 @@ def describe_value(value: object) -> str:
             return repr(value)
         return f"a string of {len(value)} characters"
     if isinstance(value, Mapping | list | tuple):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return f"a {type(value).__name__}"
+        return f"{type_name(value)} of {len(value)} items"
+    return type_name(value)
+
+
+def type_name(value: object) -> str:
+    """Name the type of *value* with its article, such as "an int" or "a list"."""
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name}"
