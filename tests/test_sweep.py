@@ -168,6 +168,35 @@ async def test_sweep_isolates_failing_identity(emulator: OryEmulator) -> None:
 
 
 @pytest.mark.anyio
+async def test_sweep_report_lists_acted_identities(emulator: OryEmulator) -> None:
+    """The report names each identity acted on, in a real run and in a dry run alike."""
+    stale = sorted(add_identity(emulator, days_inactive=100) for _ in range(3))
+    add_identity(emulator, days_inactive=3)
+
+    async with clients(emulator) as (kratos, hydra):
+        planned = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(),
+            now=NOW,
+            dry_run=True,
+            circuit_breaker=NO_BREAKER,
+        )
+        report = await sweep(
+            kratos=kratos, hydra=hydra, policy=Policy(), now=NOW, circuit_breaker=NO_BREAKER
+        )
+
+    expected = [(identity_id, "revoke", 100) for identity_id in stale]
+    assert [(a.identity_id, a.step, a.days_inactive) for a in report.acted] == expected
+    assert [(a.identity_id, a.step, a.days_inactive) for a in planned.acted] == expected
+    assert report.to_dict()["acted"][0] == {
+        "identity_id": stale[0],
+        "step": "revoke",
+        "days_inactive": 100,
+    }
+
+
+@pytest.mark.anyio
 async def test_sweep_acts_concurrently(emulator: OryEmulator) -> None:
     """With concurrency 4, four identities are in flight at once, not one after another."""
     for _ in range(8):

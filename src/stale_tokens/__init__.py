@@ -43,6 +43,7 @@ from ._policy import Policy
 from ._ratelimit import RateLimits
 from ._reactivate import reactivate
 from ._report import (
+    ActedIdentity,
     FailedIdentity,
     IdentityFinding,
     SkippedIdentity,
@@ -63,6 +64,7 @@ from ._tracker import ActivityTracker, DeferredIdentityResolver, MetadataWriter,
 from ._whoami import KratosWhoamiResolver
 
 __all__ = [
+    "ActedIdentity",
     "ActivityMiddleware",
     "ActivitySource",
     "ActivityTracker",

@@ -38,7 +38,7 @@ from ._notify import Notification, Notifier
 from ._notify_errors import MissingRecipientError
 from ._policy import Policy
 from ._ports import KratosSweepClient
-from ._report import FailedIdentity, ReportBuilder, SkippedIdentity
+from ._report import ActedIdentity, FailedIdentity, ReportBuilder, SkippedIdentity
 from ._revoke import Revoker
 from ._suspend import clear_suspension_patch, suspended_at_of, suspension_patch
 from ._timestamps import format_timestamp
@@ -310,6 +310,7 @@ class IdentityActor:
         if label == str(decision.step):
             progress.step_done = True
         self.report.done[label] += 1
+        self.report.acted.append(ActedIdentity(decision.identity_id, label, decision.days_inactive))
         progress.events.append(
             AuditEvent(
                 type=event_type,

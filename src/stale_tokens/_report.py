@@ -14,6 +14,7 @@ from ._errors import StaleTokensError
 from ._timestamps import format_timestamp
 
 __all__ = [
+    "ActedIdentity",
     "FailedIdentity",
     "IdentityFinding",
     "SkippedIdentity",
@@ -22,6 +23,15 @@ __all__ = [
 ]
 
 DEFAULT_MAX_LISTED_FINDINGS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ActedIdentity:
+    """An identity a step was carried out on (or would have been, in a dry run)."""
+
+    identity_id: str
+    step: str
+    days_inactive: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,8 @@ class SweepReport:
         done: Steps carried out per step value (would have been carried
             out, in a dry run).
         exempt: Identities per exemption reason (service accounts, opt-outs).
+        acted: Each step carried out, with its identity, sorted by identity
+            id; the same steps that `done` counts.
         skipped: Due identities left alone in the act phase, with the reason.
         deferred: Ids of identities due for a destructive step beyond the
             per-run cap; the next run picks them up.
@@ -93,6 +105,7 @@ class SweepReport:
     due: Mapping[str, int]
     done: Mapping[str, int]
     exempt: Mapping[str, int]
+    acted: tuple[ActedIdentity, ...]
     skipped: tuple[SkippedIdentity, ...]
     deferred: tuple[str, ...]
     failures: tuple[FailedIdentity, ...]
@@ -121,6 +134,7 @@ class SweepReport:
             "due": dict(self.due),
             "done": dict(self.done),
             "exempt": dict(self.exempt),
+            "acted": [_as_dict(item) for item in self.acted],
             "skipped": [_as_dict(item) for item in self.skipped],
             "deferred": list(self.deferred),
             "failures": [_as_dict(item) for item in self.failures],
@@ -154,7 +168,9 @@ class SweepAbortedError(StaleTokensError):
         self.report = report
 
 
-def _as_dict(item: SkippedIdentity | FailedIdentity | IdentityFinding) -> dict[str, str]:
+def _as_dict(
+    item: ActedIdentity | SkippedIdentity | FailedIdentity | IdentityFinding,
+) -> dict[str, Any]:
     return {name: getattr(item, name) for name in item.__slots__}
 
 
@@ -171,6 +187,7 @@ class ReportBuilder:
     due: Counter[str] = field(default_factory=Counter)
     done: Counter[str] = field(default_factory=Counter)
     exempt: Counter[str] = field(default_factory=Counter)
+    acted: list[ActedIdentity] = field(default_factory=list)
     skipped: list[SkippedIdentity] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     failures: list[FailedIdentity] = field(default_factory=list)
@@ -197,6 +214,7 @@ class ReportBuilder:
             due=dict(sorted(self.due.items())),
             done=dict(sorted(self.done.items())),
             exempt=dict(sorted(self.exempt.items())),
+            acted=tuple(sorted(self.acted, key=lambda item: (item.identity_id, item.step))),
             skipped=tuple(sorted(self.skipped, key=lambda item: item.identity_id)),
             deferred=tuple(sorted(self.deferred)),
             failures=tuple(sorted(self.failures, key=lambda item: item.identity_id)),
