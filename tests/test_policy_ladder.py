@@ -427,3 +427,26 @@ def test_decide_independent_of_time_zone(local_zone: str, days: int, expected: S
     assert decision.last_activity_at == last
     assert decision.last_activity_at.utcoffset() == timedelta(0)
     assert decision.episode == format_timestamp(last)
+
+
+def test_ladder_warning_carries_revocation_time() -> None:
+    """A ladder warning's next step is the suspension, and revoke_at is the role's day 90."""
+    last_activity = NOW - 31 * DAY
+    identity = make_identity(last_activity=last_activity)
+
+    decision = Policy(ladder=Ladder()).decide(identity, NOW)
+
+    assert decision.step is Step.WARN
+    assert decision.next_step is Step.SUSPEND
+    assert decision.next_step_at == last_activity + 60 * DAY
+    assert decision.revoke_at == last_activity + 90 * DAY
+
+
+@pytest.mark.parametrize(("role", "state"), [("service", "active"), ("user", "inactive")])
+def test_decide_revoke_at_none_without_revocation(role: str, state: str) -> None:
+    """A never-revoked role or a deactivated identity has no revocation time."""
+    identity = make_identity(last_activity=NOW - 31 * DAY, role=role, state=state)
+
+    decision = Policy(ladder=Ladder()).decide(identity, NOW)
+
+    assert decision.revoke_at is None

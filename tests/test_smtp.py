@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from stale_tokens import (
     ConfigurationError,
     Identity,
+    Ladder,
     MissingRecipientError,
     Notification,
     NotificationError,
@@ -101,7 +102,11 @@ def notifier(port: int | None, **options: Any) -> SmtpNotifier:
 
 
 def notification(
-    traits: Any, *, step: str = "warn", next_step: str | None = "revoke"
+    traits: Any,
+    *,
+    step: str = "warn",
+    next_step: str | None = "revoke",
+    revoke_in: timedelta | None = timedelta(days=6),
 ) -> Notification:
     identity = Identity.from_json({"id": "4f1c7a2e", "state": "active", "traits": traits})
     return Notification(
@@ -113,6 +118,7 @@ def notification(
         next_step_at=NOW + timedelta(days=6) if next_step else None,
         policy_name="default",
         episode="2026-03-09T12:00:00Z",
+        revoke_at=NOW + revoke_in if revoke_in is not None else None,
     )
 
 
@@ -426,3 +432,55 @@ async def test_smtp_notifier_authenticates() -> None:
 
     assert logins == [("mailer", "s3cret")]
     assert [envelope.rcpt_tos for envelope in handler.messages] == [["person@example.org"]]
+
+
+def test_smtp_ladder_warning_names_the_revocation_date() -> None:
+    """With a ladder the next step is the suspension, and the warning still names revocation."""
+    sent = notification(
+        {"email": "a@example.org"}, next_step="suspend", revoke_in=timedelta(days=36)
+    )
+
+    message = notifier(25).build_message(sent)
+
+    assert message["Subject"] == "Your account will be signed out on 07 July 2026"
+    text, html = parts(message)
+    assert "If you do not sign in before 07 July 2026, you will be signed out" in text
+    assert "If you do not sign in before 07 July 2026, you will be signed out" in html
+    assert "07 June 2026" not in text
+
+
+def test_smtp_revoke_fields_empty_without_revocation() -> None:
+    """A notification without revoke_at leaves the revocation fields empty."""
+    template = EmailTemplate(
+        subject="[$revoke_date][$days_until_revoke]", text="$revoke_sentence", html="x"
+    )
+    sent = notification({"email": "a@example.org"}, revoke_in=None)
+
+    message = notifier(25, templates={"warn": template}).build_message(sent)
+
+    assert message["Subject"] == "[][]"
+
+
+async def test_sweep_with_ladder_warning_email_names_revocation(
+    mail: tuple[MailHandler, int],
+) -> None:
+    """A ladder warning, followed by a suspension, emails the revocation date at day 90."""
+    handler, port = mail
+    emulator = OryEmulator()
+    add_identity(emulator, days_inactive=31, email="person@example.org")
+    revoke_date = (NOW + timedelta(days=59)).strftime("%d %B %Y")
+
+    async with clients(emulator) as (kratos, hydra):
+        report = await sweep(
+            kratos=kratos,
+            hydra=hydra,
+            policy=Policy(ladder=Ladder()),
+            notifier=notifier(port),
+            now=NOW,
+        )
+
+    assert report.done == {"warn": 1}
+    (message,) = handler.received()
+    assert message["Subject"] == f"Your account will be signed out on {revoke_date}"
+    text, _ = parts(message)
+    assert f"If you do not sign in before {revoke_date}, you will be signed out" in text

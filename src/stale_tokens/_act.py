@@ -392,4 +392,5 @@ def _notification(identity: Identity, decision: Decision) -> Notification:
         next_step_at=decision.next_step_at,
         policy_name=decision.policy_name,
         episode=decision.episode,
+        revoke_at=decision.revoke_at,
     )

@@ -75,7 +75,19 @@ def decide(
         episode=episode,
         policy_name=policy.name,
         kind_episodes=_kind_episodes(facts, due.revoke_kinds, episode),
+        revoke_at=_revoke_at(facts, role_policy, is_exempt=exempt_reason is not None, now=now),
     )
+
+
+def _revoke_at(
+    facts: IdentityFacts, role_policy: RolePolicy, *, is_exempt: bool, now: datetime
+) -> datetime | None:
+    revoke = role_policy.revoke_after_days
+    if is_exempt or revoke is None or facts.is_deactivated:
+        return None
+    if facts.last_activity_at is None:
+        return now
+    return facts.last_activity_at + timedelta(days=revoke)
 
 
 def as_identity(identity: Identity | Mapping[str, Any]) -> Identity:

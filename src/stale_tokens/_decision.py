@@ -109,6 +109,14 @@ class Decision:
         kind_episodes: For each kind in `revoke_kinds`, the RFC 3339 form of
             the kind's own last activity. The episode markers record it, so a
             kind is revoked once per period of disuse.
+        revoke_at: When the account-level revocation of this episode is due,
+            aware UTC: `last_activity_at` plus the role's
+            ``revoke_after_days``, or the sweep time for an identity without
+            any timestamp. It stays set after the revocation is done.
+            ``None`` when the identity is exempt (its role never revoked
+            included) or deactivated in Kratos. With a ladder, `next_step`
+            of a warning is the suspension, so a message that names the
+            revocation date reads this field.
     """
 
     identity_id: str
@@ -129,6 +137,7 @@ class Decision:
     kind_episodes: Mapping[CredentialKind, str] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
+    revoke_at: datetime | None = None
 
     @property
     def is_exempt(self) -> bool:

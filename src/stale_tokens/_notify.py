@@ -20,7 +20,7 @@ class Notification:
     """A message the policy wants sent to one identity.
 
     Every number comes from the policy's decision, so a template can say
-    "you have not signed in for {days_inactive} days; on {next_step_at:%d %B}
+    "you have not signed in for {days_inactive} days; on {revoke_at:%d %B}
     your sessions will be signed out" without hard-coding thresholds.
 
     Attributes:
@@ -34,6 +34,10 @@ class Notification:
         policy_name: The policy that decided the step.
         episode: The inactivity episode the message belongs to; a notifier
             that deduplicates on its own can key on ``(identity.id, step, episode)``.
+        revoke_at: When every session and token of the account is revoked
+            (aware UTC), or ``None`` when the role is never revoked. With a
+            ladder, the step after a warning is the suspension, so the
+            revocation date is here and not in `next_step_at`.
     """
 
     step: str
@@ -44,6 +48,7 @@ class Notification:
     next_step_at: datetime | None
     policy_name: str
     episode: str
+    revoke_at: datetime | None = None
 
     @property
     def identity_id(self) -> str:

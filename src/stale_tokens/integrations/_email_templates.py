@@ -31,6 +31,9 @@ TEMPLATE_FIELDS = frozenset(
         "next_step_date",
         "days_until_next_step",
         "next_step_sentence",
+        "revoke_date",
+        "days_until_revoke",
+        "revoke_sentence",
         "sign_in_url",
         "policy_name",
         "step",
@@ -83,6 +86,13 @@ class EmailTemplate:
       when nothing follows.
     - ``next_step_sentence``: "If you do not sign in before <date>, <next_step>.",
       or empty when nothing follows.
+    - ``revoke_date``: the date every session and token is revoked; empty
+      when the role is never revoked. With a ladder, the step after a
+      warning is the suspension, so this is the date a warning must name.
+    - ``days_until_revoke``: whole days from sending until then; empty when
+      the role is never revoked.
+    - ``revoke_sentence``: "If you do not sign in before <revoke_date>, you
+      will be signed out on every device and app.", or empty.
     - ``sign_in_url``: the configured sign-in page.
     - ``policy_name`` and ``step``: the policy and the step being notified.
 
@@ -112,17 +122,17 @@ class RenderedEmail:
 
 DEFAULT_TEMPLATES: Mapping[str, EmailTemplate] = {
     Step.WARN: EmailTemplate(
-        subject="Your account will be signed out on $next_step_date",
+        subject="Your account will be signed out on $revoke_date",
         text=(
             "Hello,\n\n"
             "Nobody has signed in to your account for $days_inactive days, since "
-            "$last_activity_date. $next_step_sentence\n\n"
+            "$last_activity_date. $revoke_sentence\n\n"
             "Signing in once keeps your account active:\n$sign_in_url\n"
         ),
         html=(
             "<p>Hello,</p>\n"
             "<p>Nobody has signed in to your account for $days_inactive days, since "
-            "$last_activity_date. $next_step_sentence</p>\n"
+            "$last_activity_date. $revoke_sentence</p>\n"
             "<p>Signing in once keeps your account active: "
             '<a href="$sign_in_url">sign in</a>.</p>\n'
         ),
@@ -193,10 +203,22 @@ def _values(
         "next_step_date": "",
         "days_until_next_step": "",
         "next_step_sentence": "",
+        "revoke_date": "",
+        "days_until_revoke": "",
+        "revoke_sentence": "",
         "sign_in_url": sign_in_url,
         "policy_name": notification.policy_name,
         "step": notification.step,
     }
+    revoke_at = notification.revoke_at
+    if revoke_at is not None:
+        revoke_date = day(revoke_at)
+        values["revoke_date"] = revoke_date
+        values["days_until_revoke"] = str(max(0, (revoke_at - now).days))
+        values["revoke_sentence"] = (
+            f"If you do not sign in before {revoke_date}, {_CONSEQUENCES[Step.REVOKE]}."
+        )
+
     next_step, next_step_at = notification.next_step, notification.next_step_at
     if next_step is None or next_step_at is None:
         return values
