@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from cli_helpers import run_cli
+from stale_tokens import Decision
 from stale_tokens.cli import main
 from stale_tokens.testing import OryEmulator
 
@@ -311,3 +313,56 @@ def test_plan_closed_stdout_exits_quietly(tmp_path: Path) -> None:
 
     assert code == 1
     assert stderr.getvalue() == ""
+
+
+def test_plan_json_and_csv_carry_every_decision_field(
+    tmp_path: Path, export: tuple[list[dict[str, Any]], dict[str, str]]
+) -> None:
+    """JSON and CSV have a key per Decision field, episode and revoke_at included."""
+    identities, ids = export
+    path = _write_array(tmp_path, identities)
+    decision_fields = {field.name for field in fields(Decision)}
+
+    as_json = run_cli("plan", "--identities", str(path), "--now", NOW_TEXT, "--format", "json")
+    as_csv = run_cli("plan", "--identities", str(path), "--now", NOW_TEXT, "--format", "csv")
+
+    assert as_json.code == 0, as_json.stderr
+    assert as_csv.code == 0, as_csv.stderr
+    rows = {row["identity_id"]: row for row in json.loads(as_json.stdout)}
+    assert set(rows[ids["stale"]]) == decision_fields
+    stale = rows[ids["stale"]]
+    assert stale["episode"] == "2025-11-13T12:00:00.000000Z"
+    assert stale["policy_name"] == "default"
+    assert stale["revoke_at"] == "2026-02-11T12:00:00.000000Z"
+    assert stale["kind_episodes"] == {
+        "browser_session": "2025-11-13T12:00:00.000000Z",
+        "oauth2": "2025-11-13T12:00:00.000000Z",
+        "personal_access_token": "2025-11-13T12:00:00.000000Z",
+    }
+    assert rows[ids["service"]]["revoke_at"] is None
+    csv_rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert set(csv_rows[0]) == decision_fields
+    stale_csv = next(row for row in csv_rows if row["identity_id"] == ids["stale"])
+    assert stale_csv["kind_episodes"].split() == [
+        "browser_session=2025-11-13T12:00:00.000000Z",
+        "oauth2=2025-11-13T12:00:00.000000Z",
+        "personal_access_token=2025-11-13T12:00:00.000000Z",
+    ]
+    assert stale_csv["revoke_at"] == "2026-02-11T12:00:00.000000Z"
+
+
+def test_plan_table_explains_deactivated_identity(
+    tmp_path: Path, export: tuple[list[dict[str, Any]], dict[str, str]]
+) -> None:
+    """NOTE says why nothing is due for an identity Kratos already deactivated."""
+    identities, ids = export
+    stale = next(identity for identity in identities if identity["id"] == ids["stale"])
+    stale["state"] = "inactive"
+    path = _write_array(tmp_path, identities)
+
+    result = run_cli("plan", "--identities", str(path), "--now", NOW_TEXT)
+
+    assert result.code == 0, result.stderr
+    stale_line = next(line for line in result.stdout.splitlines() if line.startswith(ids["stale"]))
+    assert stale_line.split()[1:3] == ["-", "-"]
+    assert "Kratos state inactive: sessions already rejected, only deletion applies" in stale_line

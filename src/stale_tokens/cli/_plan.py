@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,7 +34,15 @@ COLUMNS = (
     "role",
     "account_type",
     "findings",
+    "episode",
+    "policy_name",
+    "kind_episodes",
+    "revoke_at",
 )
+
+# Kratos rejects every session of an inactive identity, so the policy only
+# deletes it, and a reader of the table would otherwise wonder why it is left.
+_DEACTIVATED_NOTE = "Kratos state inactive: sessions already rejected, only deletion applies"
 
 
 def add_plan_parser(
@@ -83,6 +91,7 @@ async def run_plan(arguments: argparse.Namespace, console: Console) -> int:
     identities = _read_export(arguments.identities)
 
     decisions = [policy.decide(identity, now) for identity in identities]
+    deactivated = {identity.id for identity in identities if identity.state == "inactive"}
     shown = [decision for decision in decisions if decision.has_action or not arguments.due_only]
     if arguments.format == "json":
         json.dump([_row(decision) for decision in shown], console.stdout, indent=2)
@@ -90,7 +99,7 @@ async def run_plan(arguments: argparse.Namespace, console: Console) -> int:
     elif arguments.format == "csv":
         _write_csv(shown, console.stdout)
     else:
-        _write_table(shown, console.stdout)
+        _write_table(shown, deactivated, console.stdout)
         console.stdout.write(_summary(decisions, policy, now) + "\n")
     return EXIT_OK
 
@@ -165,6 +174,12 @@ def _row(decision: Decision) -> dict[str, Any]:
         "role": decision.role,
         "account_type": decision.account_type,
         "findings": [f"{finding.code}: {finding.message}" for finding in decision.findings],
+        "episode": decision.episode,
+        "policy_name": decision.policy_name,
+        "kind_episodes": {
+            str(kind): episode for kind, episode in sorted(decision.kind_episodes.items())
+        },
+        "revoke_at": _timestamp_or_none(decision.revoke_at),
     }
 
 
@@ -175,23 +190,37 @@ def _write_csv(decisions: Sequence[Decision], stdout: TextIO) -> None:
         row = _row(decision)
         row["revoke_kinds"] = " ".join(row["revoke_kinds"])
         row["findings"] = " | ".join(row["findings"])
+        row["kind_episodes"] = " ".join(
+            f"{kind}={episode}" for kind, episode in row["kind_episodes"].items()
+        )
         writer.writerow("" if row[column] is None else row[column] for column in COLUMNS)
 
 
-def _write_table(decisions: Sequence[Decision], stdout: TextIO) -> None:
+def _write_table(decisions: Sequence[Decision], deactivated: Set[str], stdout: TextIO) -> None:
     header = ("IDENTITY", "DUE", "REVOKE", "DAYS", "LAST ACTIVITY", "NEXT", "NEXT AT", "NOTE")
-    rows = [header, *(_table_row(decision) for decision in decisions)]
+    rows = [
+        header,
+        *(
+            _table_row(decision, is_deactivated=decision.identity_id in deactivated)
+            for decision in decisions
+        ),
+    ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         stdout.write("  ".join(cells).rstrip() + "\n")
 
 
-def _table_row(decision: Decision) -> tuple[str, ...]:
-    note = f"exempt: {decision.exempt_reason}" if decision.exempt_reason else ""
+def _table_row(decision: Decision, *, is_deactivated: bool) -> tuple[str, ...]:
+    notes = []
+    if decision.exempt_reason:
+        notes.append(f"exempt: {decision.exempt_reason}")
+    elif is_deactivated:
+        notes.append(_DEACTIVATED_NOTE)
     if decision.findings:
         codes = ", ".join(sorted({finding.code for finding in decision.findings}))
-        note = f"{note}; findings: {codes}" if note else f"findings: {codes}"
+        notes.append(f"findings: {codes}")
+    note = "; ".join(notes)
     return (
         decision.identity_id,
         "-" if decision.step is Step.NONE else str(decision.step),
