@@ -61,7 +61,9 @@ class Policy:
     Attributes:
         name: Shown in audit events, ``"default"`` by default.
         roles: Role name to thresholds. Roles given here are added to, or
-            replace, the built-in `DEFAULT_ROLES` (admin, user, service).
+            replace, the built-in `DEFAULT_ROLES` (admin, user, service). A
+            `RolePolicy` without ``warn_before_days`` gets the built-in
+            warning of its role name, as a TOML ``[roles.<name>]`` table does.
         default_role: The role of identities whose role trait is missing or
             names no configured role, ``"user"`` by default.
         role_trait: Dotted path of the role inside ``traits``, ``"role"`` by
