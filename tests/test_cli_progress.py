@@ -174,3 +174,21 @@ def test_sweep_no_progress_draws_nothing() -> None:
 
     assert result.code == 0
     assert result.stderr == ""
+
+
+def test_progress_describe_names_phase_and_counts() -> None:
+    """describe() says which phase the sweep was in and its counts, for the line on SIGTERM."""
+    progress = SweepProgress(
+        policy=Policy(), now=NOW, status_line=None, clock=FakeClock(), sample_every=1
+    )
+    page = [_identity(number, days_inactive=200 if number < 4 else 1) for number in range(10)]
+
+    progress.add_page(page)
+    listing = progress.describe()
+    progress.end_listing()
+    progress.reach(page[0].id)
+
+    assert listing == "while listing identities (listed: 10)"
+    assert progress.describe() == (
+        "while acting (listed: 10, due identities reached: 1 of about 4)"
+    )
