@@ -225,7 +225,7 @@ def _wait_until_listening(server: subprocess.Popen[bytes], port: int) -> None:
 
 
 def run_wrk(
-    wrk: str, port: int, *, threads: int, connections: int, seconds: float, cpu: int | None
+    wrk: str, port: int, *, threads: int, connections: int, seconds: int, cpu: int | None
 ) -> float:
     """Run wrk against 127.0.0.1:*port* and return its requests per second."""
     command = [
@@ -274,7 +274,7 @@ def over_uvicorn(options: argparse.Namespace, wrk: str | None) -> dict[str, list
     """Start one server per variant, warm each up, then measure them in interleaved rounds."""
     results: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
 
-    def measure(port: int, seconds: float) -> float:
+    def measure(port: int, seconds: int) -> float:
         if wrk is None:
             return asyncio.run(drive_with_httpx(port, seconds, options.connections))
         return run_wrk(
@@ -325,10 +325,10 @@ def _parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--connections", type=int, default=32, help="open connections (wrk -c, httpx tasks)"
     )
-    parser.add_argument("--wrk-seconds", type=float, default=5.0, help="seconds per measured run")
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="whole seconds per measured run")
     parser.add_argument("--wrk-rounds", type=int, default=5, help="uvicorn rounds per variant")
     parser.add_argument(
-        "--warmup-seconds", type=float, default=2.0, help="seconds of warm-up per server"
+        "--warmup-seconds", type=int, default=2, help="whole seconds of warm-up per server"
     )
     parser.add_argument(
         "--server-cpu", type=int, default=None, help="pin every server to this CPU (default: none)"
