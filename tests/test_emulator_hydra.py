@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from emulator_helpers import MutableClock, open_client
 from stale_tokens.testing import OryEmulator
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -18,16 +19,6 @@ INVALID_COMBINATION = (
     "includes a parameter more than once, or is otherwise malformed. "
     "Invalid combination of query parameters."
 )
-
-
-class MutableClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -47,7 +38,7 @@ def emulator(clock: MutableClock) -> OryEmulator:
 
 @pytest.fixture
 async def client(emulator: OryEmulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=emulator.transport(), base_url="http://ory") as client:
+    async with open_client(emulator) as client:
         yield client
 
 

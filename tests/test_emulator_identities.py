@@ -10,21 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from emulator_helpers import MutableClock, open_client
 from stale_tokens.testing import OryEmulator
 
 START = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 NIL = "00000000-0000-0000-0000-000000000000"
 PATCH_REASON = "An error occured when applying the JSON patch"
-
-
-class MutableClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -44,7 +35,7 @@ def emulator(clock: MutableClock) -> OryEmulator:
 
 @pytest.fixture
 async def client(emulator: OryEmulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=emulator.transport(), base_url="http://ory") as client:
+    async with open_client(emulator) as client:
         yield client
 
 
