@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/sweep.py`` (100,000 identities) or
 
 A generated Kratos and Hydra sit behind an in-process httpx transport. Each
 listing page is built only when it is requested, from the identity's number,
-so the process holds no population and the traced memory is what the sweep
+so the process keeps no population in memory and the traced memory is what the sweep
 keeps: the pages in flight, the due entries and the report. Identities that
 the sweep writes to are kept in a small overlay.
 
@@ -77,11 +77,11 @@ LAST_ACTIVITY = {
 
 
 class GeneratedOry(httpx.AsyncBaseTransport):
-    """Kratos admin and Hydra admin answers computed from the identity number.
+    """Kratos admin and Hydra admin responses computed from the identity number.
 
     Args:
         total: Identities in the listing.
-        latency: Seconds every request waits before it is answered.
+        latency: Seconds every request waits before its response.
     """
 
     def __init__(self, total: int, *, latency: float = 0.0) -> None:

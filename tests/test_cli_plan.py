@@ -354,7 +354,7 @@ def test_plan_json_and_csv_carry_every_decision_field(
 def test_plan_table_explains_deactivated_identity(
     tmp_path: Path, export: tuple[list[dict[str, Any]], dict[str, str]]
 ) -> None:
-    """NOTE says why nothing is due for an identity Kratos already deactivated."""
+    """NOTE explains why nothing is due for an identity Kratos already deactivated."""
     identities, ids = export
     stale = next(identity for identity in identities if identity["id"] == ids["stale"])
     stale["state"] = "inactive"

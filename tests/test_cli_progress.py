@@ -177,7 +177,7 @@ def test_sweep_no_progress_draws_nothing() -> None:
 
 
 def test_progress_describe_names_phase_and_counts() -> None:
-    """describe() says which phase the sweep was in and its counts, for the line on SIGTERM."""
+    """describe() names the phase the sweep was in and its counts, for the line on SIGTERM."""
     progress = SweepProgress(
         policy=Policy(), now=NOW, status_line=None, clock=FakeClock(), sample_every=1
     )

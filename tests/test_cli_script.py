@@ -74,7 +74,7 @@ def test_help_lists_every_command() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_documents_every_option(command: str) -> None:
-    """Every option that takes a value says its default in the help text."""
+    """Every option that takes a value shows its default in the help text."""
     parser = _subcommand_parsers()[command]
 
     undocumented = [

@@ -451,7 +451,7 @@ def test_sweep_unknown_plan_exits_2() -> None:
 
 
 def test_sweep_dry_run_log_says_would_act() -> None:
-    """The dry run's log lines say it writes nothing and list counts as step=count."""
+    """The dry run's log lines state that it writes nothing and list counts as step=count."""
     emulator = OryEmulator()
     add_inactive_identity(emulator, days_inactive=200)
 
@@ -554,7 +554,7 @@ def test_sweep_url_without_scheme_names_option(option: str, url: str, expected: 
 
 
 def test_sweep_breaker_message_uses_cli_spelling() -> None:
-    """A rejected breaker limit names the option and says 'none', as the CLI spells it."""
+    """A rejected breaker limit names the option and spells 'none' as the CLI does."""
     result = run_cli("sweep", "--kratos-url", BASE_URL, "--max-destructive-fraction", "5")
 
     assert result.code == 2
@@ -565,7 +565,7 @@ def test_sweep_breaker_message_uses_cli_spelling() -> None:
 
 
 def test_sweep_mysql_url_names_supported_drivers() -> None:
-    """A MySQL URL without its driver says which URLs the extras install drivers for."""
+    """A MySQL URL without its driver names the URLs the extras install drivers for."""
     emulator = OryEmulator()
 
     result = run_on(

@@ -369,7 +369,7 @@ def test_role_warning_none_turns_it_off() -> None:
     ],
 )
 def test_built_in_warning_too_long_names_the_default(build: Callable[[], object]) -> None:
-    """A threshold at or below the built-in lead says the lead is the default and how to set it."""
+    """A threshold at or below the built-in lead names the default and how to set it."""
     with pytest.raises(ConfigurationError) as caught:
         build()
 

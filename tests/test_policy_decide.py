@@ -194,7 +194,7 @@ def test_decide_accepts_the_kratos_json_object() -> None:
 
 
 def test_decide_json_object_without_id_names_the_fix() -> None:
-    """A JSON object without an id raises a ValueError that says what to pass."""
+    """A JSON object without an id raises a ValueError naming what to pass."""
     data = dict(make_identity().raw)
     del data["id"]
 

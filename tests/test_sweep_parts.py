@@ -282,7 +282,7 @@ def test_check_session_not_suspended_raises_http_401() -> None:
 
 @pytest.mark.anyio
 async def test_check_session_not_suspended_in_starlette_app() -> None:
-    """A Starlette endpoint that calls the check answers 401 for a suspended session."""
+    """A Starlette endpoint that calls the check returns 401 for a suspended session."""
     sessions = {
         "old": _whoami("2026-05-01T00:00:00Z", {SUSPENDED_AT_KEY: "2026-05-02T00:00:00Z"}),
         "fresh": _whoami("2026-05-03T00:00:00Z", {SUSPENDED_AT_KEY: "2026-05-02T00:00:00Z"}),

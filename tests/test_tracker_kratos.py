@@ -288,7 +288,7 @@ async def test_uvicorn_lifespan_flushes_on_shutdown() -> None:
 
 @pytest.mark.anyio
 async def test_healthz_shows_whoami_at_wrong_public_url() -> None:
-    """Whoami answering 404 on every lookup shows in /healthz as pending and failed lookups."""
+    """Whoami returning 404 on every lookup shows in /healthz as pending and failed lookups."""
     emulator = OryEmulator()
     whoami_requests: list[httpx.Request] = []
 

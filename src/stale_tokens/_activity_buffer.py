@@ -46,7 +46,7 @@ class ActivityBuffer:
     `add` takes no lock, because the middleware calls it on every request from
     the event loop thread, where no flush step can interleave with it. Callers
     on other threads hold `lock` around `add`. Every other method takes `lock`
-    itself and never holds it across I/O.
+    itself and releases it before any I/O.
     """
 
     def __init__(

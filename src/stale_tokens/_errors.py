@@ -18,7 +18,14 @@ never need to import httpx (or anything else) to catch it::
     │   ├── OryConnectionError      connect failure, timeout, dropped connection
     │   ├── InvalidResponseError    a 2xx body that is not what the API documents
     │   └── PaginationError         a Link header that would loop or cannot be followed
-    └── (later categories for the tracker and the sweeper)
+    ├── SweepAbortedError           the circuit breaker tripped or the sweep lock was taken
+    ├── SessionSuspendedError       a session older than its suspension (also a 401)
+    ├── NotificationError           a message was not handed over
+    │   └── MissingRecipientError   the identity has no address to write to
+    ├── DatabaseError               an SQL audit, activity or token table failed
+    └── MissingExtraError           an optional part's extra is not installed (also an ImportError)
+
+The classes outside this module are defined next to the code that raises them.
 """
 
 from __future__ import annotations
@@ -80,10 +87,10 @@ class OryError(StaleTokensError):
 
 
 class OryAPIError(OryError):
-    """Raised when Kratos or Hydra answered with an error status.
+    """Raised when Kratos or Hydra returned an error status.
 
     Kratos errors carry ``{"error": {"code", "status", "reason", "message",
-    "request", "id"}}``; Hydra answers in the OAuth2 shape ``{"error",
+    "request", "id"}}``. Hydra uses the OAuth2 shape ``{"error",
     "error_description"}``. Both are mapped onto the same attributes.
 
     Attributes:

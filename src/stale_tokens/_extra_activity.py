@@ -21,7 +21,7 @@ class ExtraActivitySource(Protocol):
     async def last_activity(self, identity_ids: Sequence[str]) -> Mapping[str, datetime]:
         """Return the last activity (aware UTC) of each identity in *identity_ids*.
 
-        Identities without any recorded activity are left out of the result;
-        the policy then falls back to their ``created_at``, as for an
+        Identities without any recorded activity are left out of the result,
+        so the policy falls back to their ``created_at``, as for an
         identity that was never active.
         """

@@ -147,7 +147,7 @@ def is_same_episode(first: str, second: str) -> bool:
 def read_markers(identity: Identity, *, marker_key: str = DEFAULT_MARKER_KEY) -> EpisodeMarkers:
     """Read the episode markers of *identity*.
 
-    Never raises on bad data: a malformed part becomes a `Finding` and is
+    Bad data never raises. A malformed part becomes a `Finding` and is
     treated as absent.
 
     Args:

@@ -19,7 +19,7 @@ logger = logging.getLogger("stale_tokens.notify")
 class Notification:
     """A message the policy wants sent to one identity.
 
-    Every number comes from the policy's decision, so a template can say
+    Every number comes from the policy's decision, so a template can write
     "you have not signed in for {days_inactive} days; on {revoke_at:%d %B}
     your sessions will be signed out" without hard-coding thresholds.
 

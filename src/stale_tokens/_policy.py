@@ -53,7 +53,7 @@ def _check_key(value: object, name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
-    """Which inactive identities lose which credentials, and when.
+    """The rules that decide which inactive identities lose which credentials, and when.
 
     A policy is immutable and validated when built. `decide` applies it to
     one identity and does no I/O.
@@ -188,7 +188,8 @@ class Policy:
         """Decide which step is due for *identity* at *now*.
 
         Pure: it reads the identity, including its episode markers, and does
-        no I/O. Bad data never raises; it becomes a `Finding` in the decision.
+        no I/O. Bad data inside the identity never raises: it becomes a
+        `Finding` in the decision.
 
         Args:
             identity: The identity as the Kratos admin API returned it: an

@@ -130,7 +130,7 @@ class TrackerHealth:
         dropped: Activities of new identities discarded because the buffer was full.
         rejected: Identities discarded after Kratos returned 400
             `MAX_BAD_REQUEST_TRIES` times.
-        not_found: Identities discarded because Kratos answered 404 (deleted).
+        not_found: Identities discarded because Kratos returned 404 (deleted).
         pending_credentials: Credentials that a `DeferredIdentityResolver`
             keeps for a lookup. Their identities are not in *pending* yet, and
             several credentials can belong to one identity.
@@ -194,7 +194,7 @@ class _FlushOutcome:
 
 
 class WarningLimiter:
-    """Logs each WARNING message at most once every 60 seconds, and its repeats at DEBUG.
+    """A gate that logs each WARNING message at most once every 60 seconds, repeats at DEBUG.
 
     Repeats are recognised by the message template, not by its arguments, so
     a failure that recurs with other counts is still one repeated warning.
@@ -244,7 +244,7 @@ class ActivityTracker:
         max_writes_per_minute: Writes (including failed attempts) this tracker
             may start in any 60 seconds. Identities over the budget wait, the
             least recently written first.
-        max_pending: Identities the buffer holds at most. When it is full,
+        max_pending: Maximum identities in the buffer. When it is full,
             activity of identities not yet in it is dropped and counted, and
             the buffered ones are kept: they are the oldest activity, while an
             identity that stays active is recorded again once a flush made room.

@@ -76,7 +76,7 @@ class KratosWhoamiResolver:
 
     A cached result is reused for *cache_ttl* seconds, so a session revoked
     in Kratos can still be recorded as active for that long. A credential
-    that Kratos answered 401 or 403 for is cached as unknown for the same
+    for which Kratos returned 401 or 403 is cached as unknown for the same
     time, so a client with a stale cookie costs one lookup per TTL.
 
     Both credentials are recorded as `CredentialKind.BROWSER_SESSION`: an
@@ -227,7 +227,8 @@ class KratosWhoamiResolver:
         self.failed += failed
         if failed:
             reasons = sorted(set(lookup.failures))
-            # Kratos answers whoami with 401 when there is no session, never 404.
+            # Kratos returns 401 from whoami when there is no session, so a 404
+            # means the URL does not lead to the public API.
             hint = ""
             if "status 404" in reasons:
                 hint = "; check that public_url is the Kratos public API"

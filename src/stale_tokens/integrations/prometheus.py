@@ -79,6 +79,7 @@ class PrometheusMetrics:
             )
         self._registry = registry if registry is not None else REGISTRY
         self._namespace = namespace
+
         registry = self._registry
         self._sweeps = Counter(
             "sweeps", "Sweeps run, by outcome.", ["outcome"], namespace=namespace, registry=registry
@@ -117,6 +118,7 @@ class PrometheusMetrics:
             namespace=namespace,
             registry=registry,
         )
+
         self._duration = Histogram(
             "sweep_duration_seconds",
             "Duration of sweeps in seconds.",

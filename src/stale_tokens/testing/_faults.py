@@ -56,7 +56,7 @@ class Fault:
         status: A 4xx or 5xx status to return. A 429 carries Ory
             Network's ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and
             ``x-ratelimit-reset`` headers.
-        latency: Seconds to wait (with `anyio.sleep`) before answering. On
+        latency: Seconds to wait (with `anyio.sleep`) before responding. On
             ``patch_identity`` and ``put_identity`` the wait falls between
             reading and writing the row, so concurrent writes lose updates the
             way Kratos does.
